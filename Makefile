@@ -1,0 +1,46 @@
+# The README's two commands: `make run` (the main job) and `make test` (the suite CI runs).
+# Both bootstrap what they need on a fresh machine: the .venv (rebuilt when pyproject.toml changes),
+# the MNIST files (copied from ../shared/data when that folder exists), PostgreSQL for the storage tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SHARED_DATA ?= ../shared/data
+DATA_DIR ?= data
+ARGS ?=
+
+.PHONY: run test data lint system-deps report
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+# Copies the original dataset files (never writes into ../shared); offline runs need them in place.
+data:
+	@for d in MNIST FashionMNIST; do \
+	  if [ -d "$(SHARED_DATA)/$$d/raw" ] && [ ! -d "$(DATA_DIR)/$$d/raw" ]; then \
+	    mkdir -p "$(DATA_DIR)/$$d/raw" && cp "$(SHARED_DATA)/$$d/raw/"*.gz "$(DATA_DIR)/$$d/raw/" && \
+	    echo "copied $$d into $(DATA_DIR)/$$d/raw"; \
+	  fi; \
+	done
+
+# PostgreSQL backs the `--storage postgresql://` tests; installed from Debian's packages when missing.
+system-deps:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing PostgreSQL (Debian packages) for the storage tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	  else echo "PostgreSQL not found: its storage tests will be skipped"; fi; \
+	fi
+
+run: $(STAMP) data
+	$(BIN)/python -m study.run $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP) data system-deps lint
+	$(BIN)/python -m pytest -m "not slow" $(ARGS)

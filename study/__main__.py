@@ -1,0 +1,3 @@
+from study.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""What a result must be traced back to: the code's git SHA, package versions and the device."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import torch
+
+__all__ = ["PACKAGES", "device_name", "environment_tags", "git_sha", "resolve_device"]
+
+PACKAGES = ("torch", "torchvision", "lightning", "optuna", "optuna-integration", "mlflow", "numpy")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_device(device: str) -> str:
+    """auto -> cuda when a GPU is visible, else cpu; cuda without a GPU is an error the caller reports."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+@functools.cache
+def git_sha() -> str:
+    """HEAD's SHA, with '-dirty' when tracked files differ from it; 'unknown' outside a checkout."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+@functools.cache
+def device_name(device: str) -> str:
+    """A human name for the hardware: the GPU's name, or the CPU model with its core count."""
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model} ({os.cpu_count()} cores)"
+
+
+def environment_tags(device: str) -> dict[str, str]:
+    tags = {"git_sha": git_sha(), "device_name": device_name(device), "python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            tags[f"version.{package}"] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            tags[f"version.{package}"] = "absent"
+    return tags

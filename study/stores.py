@@ -1,0 +1,109 @@
+"""Opening the two stores, Optuna's and MLflow's, after checking both can be reached.
+
+The checks write nothing: a run with an unreachable store must fail before either store is touched.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.error
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+from study.config import ConfigError
+
+__all__ = ["check_storage", "check_tracking_uri", "open_storage"]
+
+_ACCEPTED_STORAGE = "a journal file path, sqlite:///FILE, postgresql://USER@HOST/DB or mysql://..."
+_ACCEPTED_TRACKING = "sqlite:///FILE, http(s)://HOST:PORT of an MLflow server, or postgresql://..."
+_CONNECT_TIMEOUT_S = 5
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url.split(":///", 1)[1])
+
+
+def _check_parent(option: str, path: Path, default: bool) -> None:
+    """Default locations are created on demand; a user-given folder must already exist."""
+    if path.parent.is_dir():
+        return
+    if default:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    raise ConfigError(option, f"folder {path.parent} does not exist")
+
+
+def _check_database(option: str, url: str, accepted: str) -> None:
+    """Opens (and closes) one connection to a database server; raises ConfigError if it cannot."""
+    import sqlalchemy
+
+    args = {"connect_timeout": _CONNECT_TIMEOUT_S} if url.startswith(("postgresql", "mysql")) else {}
+    try:
+        engine = sqlalchemy.create_engine(url, connect_args=args)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as err:  # noqa: BLE001 - any driver error means "cannot reach"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(option, f"cannot connect to {url} ({first}); accepted: {accepted}") from None
+
+
+def check_storage(url: str, *, default: bool = False) -> None:
+    scheme = urlparse(url).scheme if "://" in url else ""
+    if not scheme:
+        _check_parent("--storage", Path(url), default)
+    elif scheme == "sqlite":
+        _check_parent("--storage", _sqlite_path(url), default)
+    elif scheme.split("+")[0] in ("postgresql", "mysql"):
+        _check_database("--storage", url, _ACCEPTED_STORAGE)
+    else:
+        raise ConfigError("--storage", f"unsupported URL {url!r}; accepted: {_ACCEPTED_STORAGE}")
+
+
+def open_storage(url: str) -> BaseStorage:
+    """A path without a scheme is a journal file: append-only, safe for several local processes."""
+    if "://" not in url:
+        return JournalStorage(JournalFileBackend(url))
+    if url.startswith("sqlite:"):
+        # One process at a time: SQLite locks the whole file and Optuna's RDB code retries poorly under it.
+        return RDBStorage(url)
+    return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+
+
+def check_tracking_uri(uri: str, *, default: bool = False) -> None:
+    scheme = urlparse(uri).scheme
+    if scheme == "sqlite":
+        _check_parent("--tracking-uri", _sqlite_path(uri), default)
+    elif scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=_CONNECT_TIMEOUT_S) as reply:
+                if reply.status != 200:
+                    raise urllib.error.URLError(f"HTTP {reply.status}")
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            reason = getattr(err, "reason", err)
+            raise ConfigError(
+                "--tracking-uri",
+                f"cannot reach an MLflow server at {uri} ({reason}); accepted: {_ACCEPTED_TRACKING}",
+            ) from None
+        # Fail fast later too, instead of MLflow's default minutes of retries.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    elif scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
+        _check_database("--tracking-uri", uri, _ACCEPTED_TRACKING)
+    elif scheme in ("", "file"):
+        raise ConfigError(
+            "--tracking-uri",
+            f"{uri!r} is a file store, which MLflow 3 refuses; accepted: {_ACCEPTED_TRACKING}",
+        )
+    else:
+        raise ConfigError("--tracking-uri", f"unsupported URI {uri!r}; accepted: {_ACCEPTED_TRACKING}")
+
+
+def silence_optuna() -> None:
+    """Our own progress lines replace Optuna's per-trial INFO logging."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

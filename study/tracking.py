@@ -1,0 +1,160 @@
+"""MLflow records of a study: one parent run per study, one nested child run per Optuna trial.
+
+Small code of our own instead of optuna-integration's deprecated ``MLflowCallback``: it knows the parent/child
+layout, maps Optuna states onto MLflow statuses (a pruned trial is KILLED, a failed one FAILED, never a plain
+FINISHED), and logs metrics once per epoch in one batch. Everything goes through an explicit
+``MlflowClient`` bound to the tracking URI: nothing falls back to MLflow's global state or ``file:./mlruns``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+
+__all__ = [
+    "MLFLOW_STATUS",
+    "ROLE_TAG",
+    "STATE_TAG",
+    "STUDY_TAG",
+    "TRIAL_TAG",
+    "StudyTracker",
+    "flatten_params",
+]
+
+ROLE_TAG = "optimizer_study.role"  # "parent" or "trial"
+STUDY_TAG = "optuna.study_name"
+TRIAL_TAG = "optuna.trial_number"
+STATE_TAG = "optuna.trial_state"
+REASON_TAG = "optuna.state_reason"
+RUN_ID_ATTR = "mlflow_run_id"  # Optuna user attribute pointing back at the child run
+MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
+_BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """MLflow params are strings: nested mappings become dotted keys, sequences their repr."""
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            out.update(flatten_params(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = str(value)[:6000]
+    return out
+
+
+class StudyTracker:
+    """The MLflow side of one study: finds or creates its parent run and writes the trials' child runs."""
+
+    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str, study_name: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.study_name = study_name
+
+    @classmethod
+    def open(
+        cls, tracking_uri: str, experiment: str, study_name: str, config: Mapping[str, Any]
+    ) -> StudyTracker:
+        """Continues the study's parent run if one exists in the experiment, else creates it."""
+        client = MlflowClient(tracking_uri)
+        found = client.get_experiment_by_name(experiment)
+        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        parents = client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{ROLE_TAG}` = 'parent' and tags.`{STUDY_TAG}` = '{study_name}'",
+            max_results=1,
+        )
+        if parents:
+            run_id = parents[0].info.run_id
+            client.update_run(run_id, status="RUNNING")
+            known = parents[0].data.params
+        else:
+            run = client.create_run(
+                experiment_id,
+                run_name=f"study-{study_name}",
+                tags={ROLE_TAG: "parent", STUDY_TAG: study_name},
+            )
+            run_id = run.info.run_id
+            known = {}
+        tracker = cls(client, experiment_id, run_id, study_name)
+        # Params are immutable in MLflow: the first invocation's configuration stays; each invocation's own
+        # configuration is kept whole as an artifact.
+        new = {k: v for k, v in flatten_params(config, "config.").items() if k not in known}
+        tracker._log(run_id, params=new)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        client.log_dict(run_id, dict(config), f"invocations/config-{stamp}.json")
+        return tracker
+
+    def _log(
+        self,
+        run_id: str,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, str] | None = None,
+        tags: Mapping[str, str] | None = None,
+        step: int = 0,
+    ) -> None:
+        ts = _now_ms()
+        m = [Metric(k, float(v), ts, step) for k, v in (metrics or {}).items()]
+        p = [Param(k, v) for k, v in (params or {}).items()]
+        t = [RunTag(k, v) for k, v in (tags or {}).items()]
+        while m or p or t:
+            self.client.log_batch(run_id, metrics=m[:_BATCH], params=p[:90], tags=t[:90])
+            m, p, t = m[_BATCH:], p[90:], t[90:]
+
+    def start_trial(
+        self, trial_number: int, optimizer: str, params: Mapping[str, Any], tags: Mapping[str, str]
+    ) -> str:
+        """Creates the trial's child run, named after the trial and its optimizer, with all its params."""
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{trial_number:03d}-{optimizer}",
+            tags={
+                MLFLOW_PARENT_RUN_ID: self.parent_run_id,
+                ROLE_TAG: "trial",
+                STUDY_TAG: self.study_name,
+                TRIAL_TAG: str(trial_number),
+                STATE_TAG: "RUNNING",
+            },
+        )
+        self._log(run.info.run_id, params=flatten_params(params), tags=dict(tags))
+        return run.info.run_id
+
+    def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
+        """One batch per epoch: the epoch number (1-based) is the MLflow step."""
+        self._log(run_id, metrics=metrics, step=epoch)
+
+    def end_trial(
+        self,
+        run_id: str,
+        state: str,
+        metrics: Mapping[str, float] | None = None,
+        reason: str | None = None,
+        step: int = 0,
+    ) -> None:
+        """Final metrics, the Optuna state as a tag, and the matching MLflow status."""
+        tags = {STATE_TAG: state}
+        if reason:
+            tags[REASON_TAG] = reason[:5000]
+        self._log(run_id, metrics=metrics, tags=tags, step=step)
+        self.client.set_terminated(run_id, status=MLFLOW_STATUS[state])
+
+    def finish(
+        self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str], summary: Mapping[str, Any]
+    ) -> None:
+        """Closes the parent run with the study's summary (best trial, counts)."""
+        self._log(self.parent_run_id, metrics=metrics, tags=tags)
+        self.client.log_text(self.parent_run_id, json.dumps(summary, indent=2, default=str), "summary.json")
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+    def parent_url_path(self) -> str:
+        return f"#/experiments/{self.experiment_id}/runs/{self.parent_run_id}"

@@ -1,0 +1,119 @@
+"""A real study end to end: Optuna journal storage and an MLflow SQLite store in a temporary folder."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.trial import TrialState
+
+from study.run import main
+from study.tracking import MLFLOW_STATUS
+
+EPOCH_METRICS = {
+    "train/loss",
+    "train/acc",
+    "val/loss",
+    "val/acc",
+    "time/epoch_seconds",
+    "time/samples_per_second",
+}
+
+
+def test_three_trials_make_one_parent_and_three_children(tiny, capsys) -> None:
+    assert main(tiny.args()) == 0
+    out = capsys.readouterr().out
+
+    study = tiny.load()
+    assert len(study.trials) == 3
+    parent, children = tiny.runs()
+    assert len(children) == 3
+    assert parent.info.status == "FINISHED"
+    assert parent.data.params["config.max_epochs"] == "1"
+    assert parent.data.tags["best.trial_number"] == str(study.best_trial.number)
+    assert study.user_attrs["mlflow_parent_run_id"] == parent.info.run_id
+
+    for trial, run in zip(study.trials, children, strict=True):
+        # each side names the other
+        assert trial.user_attrs["mlflow_run_id"] == run.info.run_id
+        assert run.data.tags["optuna.trial_number"] == str(trial.number)
+        assert run.info.run_name == f"trial-{trial.number:03d}-{trial.params['optimizer']}"
+        # the Optuna state and the MLflow status agree
+        assert run.data.tags["optuna.trial_state"] == trial.state.name
+        assert run.info.status == MLFLOW_STATUS[trial.state.name]
+        params = run.data.params
+        assert params["optimizer"] == trial.params["optimizer"]
+        assert float(params["lr"]) == trial.params[f"lr_{trial.params['optimizer']}"]
+        assert params["batch_size"] == "64"
+        assert {"dataset", "model", "seed", "device", "precision", "opt.lr"} <= set(params)
+        assert run.data.tags["git_sha"] and run.data.tags["version.torch"]
+        assert set(run.data.metrics) >= EPOCH_METRICS
+        if trial.state == TrialState.COMPLETE:
+            assert run.data.metrics["final/best_val_acc"] == trial.value
+            assert run.data.metrics["final/fit_seconds"] > 0
+
+    # the end-of-run table and the two UI commands
+    for name in ("adam", "sgd", "rmsprop"):
+        assert any(line.startswith(name) for line in out.splitlines()) or name not in str(study.trials)
+    assert "mlflow ui --backend-store-uri" in out
+    assert "optuna-dashboard" in out
+
+
+def test_metrics_are_logged_once_per_epoch(tiny) -> None:
+    assert main(tiny.args(**{"--max-epochs": "2", "--n-trials": "1", "--pruner": "none"})) == 0
+    _, (child,) = tiny.runs()
+    from mlflow import MlflowClient
+
+    history = MlflowClient(tiny.tracking_uri).get_metric_history(child.info.run_id, "val/acc")
+    assert [m.step for m in history] == [1, 2]
+    cumulative = MlflowClient(tiny.tracking_uri).get_metric_history(child.info.run_id, "time/cumulative_seconds")
+    assert len(cumulative) == 2 and cumulative[1].value > cumulative[0].value > 0
+
+
+def test_rerun_continues_the_study_and_its_parent_run(tiny) -> None:
+    assert main(tiny.args(**{"--n-trials": "2"})) == 0
+    first_parent, _ = tiny.runs()
+    assert main(tiny.args(**{"--n-trials": "2"})) == 0
+    parent, children = tiny.runs()
+    assert parent.info.run_id == first_parent.info.run_id
+    study = tiny.load()
+    assert [t.number for t in study.trials] == [0, 1, 2, 3]
+    assert len(children) == 4
+    # the resumed sampler does not replay the first invocation's draws
+    lrs = [t.user_attrs["lr"] for t in study.trials]
+    assert len(set(lrs)) == 4
+
+
+class _AlwaysPrune(optuna.pruners.BasePruner):
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        return True
+
+
+def test_pruned_trial_is_pruned_in_both_stores(tiny, monkeypatch) -> None:
+    monkeypatch.setattr("study.run.make_pruner", lambda config: _AlwaysPrune())
+    assert main(tiny.args(**{"--n-trials": "2", "--max-epochs": "3"})) == 1  # nothing completed
+    study = tiny.load()
+    _, children = tiny.runs()
+    for trial, run in zip(study.trials, children, strict=True):
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs["state_reason"].startswith("pruned at epoch 1")
+        assert run.info.status == "KILLED"
+        assert run.data.tags["optuna.trial_state"] == "PRUNED"
+        # the pruned epoch's training metrics still reached MLflow
+        assert "train/loss" in run.data.metrics
+        assert run.data.metrics["final/epochs"] == 1
+
+
+def test_diverging_learning_rate_is_pruned_with_its_reason(tiny) -> None:
+    code = main(tiny.args(**{"--optimizers": "sgd,adam", "--lr-range": "sgd=1e4:1e5", "--n-trials": "4"}))
+    study = tiny.load()
+    assert len(study.trials) == 4  # the study ran every trial
+    diverged = [t for t in study.trials if t.params["optimizer"] == "sgd"]
+    assert diverged, "the seeded sampler should draw sgd at least once"
+    _, children = tiny.runs()
+    by_number = {int(r.data.tags["optuna.trial_number"]): r for r in children}
+    for trial in diverged:
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs["state_reason"].startswith("diverged")
+        run = by_number[trial.number]
+        assert run.info.status == "KILLED"
+        assert run.data.tags["optuna.state_reason"].startswith("diverged")
+    assert code == (0 if any(t.state == TrialState.COMPLETE for t in study.trials) else 1)

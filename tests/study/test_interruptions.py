@@ -1,0 +1,77 @@
+"""A killed or interrupted study leaves records that tell the truth, and continues cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from optuna.trial import TrialState
+from testsupport import PROJECT_ROOT
+
+from study.run import main
+
+
+def _start(args: list[str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "study.run", *args],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _wait_for_running_trial(tiny, proc: subprocess.Popen[str], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        if (tiny.tmp / "journal.log").exists():
+            try:
+                trials = tiny.load().trials
+            except KeyError:
+                trials = []
+            if trials and "mlflow_run_id" in trials[0].user_attrs:
+                time.sleep(1.0)  # into the training loop
+                return
+        time.sleep(0.5)
+    raise AssertionError("the study never started a trial")
+
+
+def _long_args(tiny) -> list[str]:
+    return tiny.args(**{"--n-trials": "1", "--max-epochs": "50", "--train-size": "4096", "--pruner": "none"})
+
+
+def test_sigkill_mid_trial_is_recovered_on_the_next_run(tiny, capsys) -> None:
+    proc = _start(_long_args(tiny))
+    _wait_for_running_trial(tiny, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert tiny.load().trials[0].state == TrialState.RUNNING  # what a kill leaves behind
+
+    assert main(tiny.args(**{"--n-trials": "1"})) == 0
+    assert "marked trials [0] FAIL" in capsys.readouterr().out
+    study = tiny.load()
+    assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert "process died" in study.trials[0].user_attrs["state_reason"]
+    parent, children = tiny.runs()
+    assert [r.info.status for r in children] == ["FAILED", "FINISHED"]
+    assert children[0].data.tags["optuna.trial_state"] == "FAIL"
+    assert parent.info.status == "FINISHED"
+
+
+def test_sigterm_marks_the_running_trial_failed_and_the_parent_killed(tiny) -> None:
+    proc = _start(_long_args(tiny))
+    _wait_for_running_trial(tiny, proc)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 130
+    study = tiny.load()
+    assert study.trials[0].state == TrialState.FAIL
+    parent, (child,) = tiny.runs()
+    assert child.info.status == "FAILED"
+    assert child.data.tags["optuna.trial_state"] == "FAIL"
+    assert parent.info.status == "KILLED"

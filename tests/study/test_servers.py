@@ -1,0 +1,85 @@
+"""The real servers a user points the study at: PostgreSQL storage, an MLflow tracking server, the dashboard."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+from testsupport import free_port, wait_for_http
+
+from study.run import main
+
+
+def test_postgresql_storage(tiny, postgres_url: str) -> None:
+    assert main(tiny.args(**{"--storage": postgres_url, "--n-trials": "2"})) == 0
+    study = tiny.load(storage=postgres_url)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
+    _, children = tiny.runs()
+    assert len(children) == 2
+
+
+@pytest.fixture
+def mlflow_server(tmp_path: Path):
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{tmp_path}/server.db",
+            "--artifacts-destination",
+            str(tmp_path / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", proc, timeout=120)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_http_tracking_server(tiny, mlflow_server: str) -> None:
+    assert main(tiny.args(**{"--tracking-uri": mlflow_server, "--n-trials": "2"})) == 0
+    parent, children = tiny.runs(tracking_uri=mlflow_server)
+    assert len(children) == 2
+    assert all(r.data.metrics["val/acc"] > 0 for r in children)
+
+
+def test_dashboard_opens_the_study(tiny) -> None:
+    assert main(tiny.args(**{"--n-trials": "1"})) == 0
+    port = free_port()
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "optuna-dashboard"), str(tiny.tmp / "journal.log"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}/api/studies", proc, timeout=60)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=10) as reply:
+            studies = json.load(reply)["studies"]
+        assert [s["study_name"] for s in studies] == ["tiny"]
+        study_id = studies[0]["study_id"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}", timeout=10) as reply:
+            detail = json.load(reply)
+        assert len(detail["trials"]) == 1
+        assert detail["trials"][0]["state"] == "Complete"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    time.sleep(0)
