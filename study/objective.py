@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import socket
 import time
 import warnings
@@ -103,7 +104,7 @@ class Objective:
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         on_epoch = functools.partial(self.on_epoch, trial.number) if self.on_epoch else None
-        monitor = TrialMonitor(trial, on_epoch)
+        monitor = TrialMonitor(trial, self.data.num_classes, on_epoch)
         trainer = L.Trainer(
             max_epochs=c.max_epochs,
             accelerator="gpu" if self.device == "cuda" else "cpu",
@@ -118,15 +119,20 @@ class Objective:
             deterministic=False,
         )
         started = time.perf_counter()
+        sigint = signal.getsignal(signal.SIGINT)
         try:
             trainer.fit(module, datamodule=data)
         except BaseException as err:  # a crash or Ctrl-C: the run must not stay RUNNING or read FINISHED
-            reason = f"{type(err).__name__}: {err}".strip()
+            # Lightning turns Ctrl-C into sys.exit(1), which Optuna would not record: interrupt the study instead.
+            interrupted = isinstance(err, KeyboardInterrupt | SystemExit)
+            reason = "interrupted (Ctrl-C or SIGTERM)" if interrupted else f"{type(err).__name__}: {err}".strip()
             trial.set_user_attr("state_reason", reason[:1000])
-            self.tracker.end_trial(
-                run_id, "FAIL", monitor.final_metrics(time.perf_counter() - started), reason
-            )
+            self.tracker.end_trial(run_id, "FAIL", monitor.final_metrics(time.perf_counter() - started), reason)
+            if interrupted:
+                raise KeyboardInterrupt(reason) from err
             raise
+        finally:
+            signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
         final = monitor.final_metrics(time.perf_counter() - started)
         trial.set_user_attr("fit_seconds", final["final/fit_seconds"])
         trial.set_user_attr("epochs", len(monitor.history))

@@ -11,6 +11,7 @@ import json
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -117,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         pruner=make_pruner(config),
         load_if_exists=True,
     )
-    study.set_metric_names(["val_acc"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["val_acc"])
     tracker = StudyTracker.open(config.tracking_uri, config.experiment, config.study_name, config.to_dict())
     study.set_user_attr("mlflow_parent_run_id", tracker.parent_run_id)
     study.set_user_attr("mlflow_tracking_uri", config.tracking_uri)

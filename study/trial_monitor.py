@@ -18,6 +18,9 @@ import optuna
 __all__ = ["MILESTONES", "EpochRecord", "TrialMonitor"]
 
 MILESTONES = (0.97, 0.98, 0.99)
+# A diverged network rarely reaches NaN within an epoch: its loss explodes to 1e3..1e25 and stays finite. A
+# validation loss this many times the chance-level loss ln(classes) means divergence, not slow progress.
+DIVERGENCE_FACTOR = 100.0
 
 
 @dataclass(frozen=True)
@@ -29,8 +32,11 @@ class EpochRecord:
 
 
 class TrialMonitor(L.Callback):
-    def __init__(self, trial: optuna.Trial, on_epoch: Callable[[EpochRecord], None] | None = None) -> None:
+    def __init__(
+        self, trial: optuna.Trial, num_classes: int, on_epoch: Callable[[EpochRecord], None] | None = None
+    ) -> None:
         self.trial = trial
+        self.divergence_loss = DIVERGENCE_FACTOR * math.log(num_classes)
         self.on_epoch = on_epoch
         self.history: list[EpochRecord] = []
         self.stop_reason: str | None = None
@@ -53,8 +59,11 @@ class TrialMonitor(L.Callback):
         if self.on_epoch:
             self.on_epoch(record)
         self.trial.report(record.val_acc, step=record.epoch)
-        if not math.isfinite(record.val_loss):
-            self.stop_reason = f"diverged: val/loss is {record.val_loss} at epoch {record.epoch}"
+        if not math.isfinite(record.val_loss) or record.val_loss > self.divergence_loss:
+            self.stop_reason = (
+                f"diverged: val/loss {record.val_loss:.4g} at epoch {record.epoch} "
+                f"(limit {self.divergence_loss:.4g}, {DIVERGENCE_FACTOR:g}x chance level)"
+            )
         elif self.trial.should_prune():
             self.stop_reason = f"pruned at epoch {record.epoch} (val/acc {record.val_acc:.4f})"
         if self.stop_reason:

@@ -72,7 +72,7 @@ def test_dashboard_opens_the_study(tiny) -> None:
     try:
         wait_for_http(f"http://127.0.0.1:{port}/api/studies", proc, timeout=60)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=10) as reply:
-            studies = json.load(reply)["studies"]
+            studies = json.load(reply)["study_summaries"]
         assert [s["study_name"] for s in studies] == ["tiny"]
         study_id = studies[0]["study_id"]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study_id}", timeout=10) as reply:

@@ -1,0 +1,121 @@
+"""Adagrad: per-coordinate steps scaled by the root of the accumulated squared gradients."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+from ._base import ScratchOptimizer, check_flag, check_number
+from ._primitives import count_step, l2_penalty, scalar_state, signed
+
+if TYPE_CHECKING:
+    from torch.optim.optimizer import ParamsT
+
+__all__ = ["Adagrad", "adagrad"]
+
+
+class Adagrad(ScratchOptimizer):
+    r"""Adagrad: each coordinate's step shrinks with the sum of its squared gradients so far.
+
+    With learning rate :math:`\gamma` (``lr``), learning-rate decay :math:`\eta` (``lr_decay``),
+    weight decay :math:`\lambda`, initial accumulator :math:`s_0` (``initial_accumulator_value``)
+    and :math:`\epsilon` (``eps``), step :math:`t = 1, 2, \dots` is
+
+    .. math::
+        g_t &\leftarrow \pm\nabla f(\theta_{t-1}) + \lambda\theta_{t-1} \\
+        \tilde\gamma_t &\leftarrow \gamma / (1 + (t - 1)\eta) \\
+        s_t &\leftarrow s_{t-1} + g_t^2 \\
+        \theta_t &\leftarrow \theta_{t-1} - \tilde\gamma_t\, g_t / (\sqrt{s_t} + \epsilon)
+
+    Paper: Duchi, Hazan & Singer, "Adaptive Subgradient Methods for Online Learning and Stochastic
+    Optimization", JMLR 12 (2011).
+
+    Conventions:
+        * Starting accumulator: torch :math:`s_0 = 0`, tf.keras 0.1. A positive start caps the first
+          steps at about :math:`\gamma |g| / \sqrt{s_0}` instead of :math:`\gamma` in every coordinate.
+        * :math:`\epsilon` is outside the square root, :math:`\sqrt{s_t} + \epsilon`, here, in torch
+          and in tf.keras 2.x; some implementations put it inside, :math:`\sqrt{s_t + \epsilon}`.
+        * Defaults: torch ``lr=1e-2, eps=1e-10``; tf.keras ``learning_rate=1e-3, epsilon=1e-7,
+          initial_accumulator_value=0.1``. Keras has no ``lr_decay``.
+        * State is created on a parameter's first step, from that parameter's group;
+          ``torch.optim.Adagrad`` creates it for every parameter in ``__init__`` from the constructor's
+          ``initial_accumulator_value``, so there a group's own value is ignored. Sparse gradients
+          are refused (torch accepts them).
+
+    Args:
+        params: parameters or param groups to optimize.
+        lr: learning rate :math:`\gamma \ge 0`.
+        lr_decay: :math:`\eta \ge 0`, the rate's inverse-time decay per step.
+        weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
+        initial_accumulator_value: :math:`s_0 \ge 0`, the accumulator's starting value.
+        eps: :math:`\epsilon \ge 0`, added to the denominator.
+        maximize: ascend the objective instead of descending it.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        check_number("lr", lr)
+        check_number("lr_decay", lr_decay)
+        check_number("weight_decay", weight_decay)
+        check_number("initial_accumulator_value", initial_accumulator_value)
+        check_number("eps", eps)
+        check_flag("maximize", maximize)
+        defaults = {
+            "lr": lr,
+            "lr_decay": lr_decay,
+            "weight_decay": weight_decay,
+            "initial_accumulator_value": initial_accumulator_value,
+            "eps": eps,
+            "maximize": maximize,
+        }
+        super().__init__(params, defaults)
+
+    def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
+        initial = group["initial_accumulator_value"]
+        return {
+            "step": scalar_state(),
+            "sum": torch.full_like(param, initial, memory_format=torch.preserve_format),
+        }
+
+    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+        adagrad(
+            param,
+            grad,
+            state["sum"],
+            step=count_step(state["step"]),
+            lr=group["lr"],
+            lr_decay=group["lr_decay"],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+        )
+
+
+def adagrad(
+    param: Tensor,
+    grad: Tensor,
+    state_sum: Tensor,
+    *,
+    step: float,
+    lr: float,
+    lr_decay: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None:
+    """Step ``step`` (1-based) of Adagrad on ``param``, in place; ``state_sum`` is the accumulator."""
+    grad = l2_penalty(signed(grad, maximize), param, weight_decay)
+    step_lr = lr / (1 + (step - 1) * lr_decay)
+    state_sum.addcmul_(grad, grad, value=1)
+    param.addcdiv_(grad, state_sum.sqrt().add_(eps), value=-step_lr)

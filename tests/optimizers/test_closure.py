@@ -1,0 +1,125 @@
+"""The closure contract, and a real Lightning loop, which only ever calls ``step(closure=...)``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from optimizers import OPTIMIZER_NAMES, build_optimizer
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_closure_called_once_per_step_and_its_loss_returned(name, problem_factory):
+    problem = problem_factory(torch.float64)
+    optimizer = build_optimizer(name, problem.groups())
+    losses: list[torch.Tensor] = []
+    grad_enabled: list[bool] = []
+    for step in range(3):
+
+        def closure(step: int = step) -> torch.Tensor:
+            grad_enabled.append(torch.is_grad_enabled())
+            optimizer.zero_grad()
+            loss = problem.loss(step)
+            loss.backward()
+            losses.append(loss)
+            return loss
+
+        before = problem.params[0].detach().clone()
+        returned = optimizer.step(closure)
+        assert len(losses) == step + 1, "the closure must run exactly once per step"
+        assert returned is losses[-1], "step must return the closure's loss"
+        assert not torch.equal(before, problem.params[0]), "step must use the closure's gradients"
+    assert all(grad_enabled), "the closure must run with gradients enabled"
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_returns_the_closure_object(name):
+    weight = torch.ones(3, requires_grad=True)
+    optimizer = build_optimizer(name, [weight])
+    sentinel = torch.tensor(1.5)
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        weight.pow(2).sum().backward()
+        return sentinel
+
+    assert optimizer.step(closure) is sentinel
+    assert torch.is_grad_enabled(), "step must restore the caller's grad mode"
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_step_without_closure(name):
+    weight = torch.ones(3, requires_grad=True)
+    optimizer = build_optimizer(name, [weight])
+    weight.pow(2).sum().backward()
+    assert optimizer.step() is None
+    assert not torch.equal(weight, torch.ones(3))
+    assert weight.grad_fn is None, "the update must not be recorded by autograd"
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_closure_gets_grad_even_inside_no_grad(name):
+    weight = torch.ones(3, requires_grad=True)
+    optimizer = build_optimizer(name, [weight])
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.no_grad():
+        loss = optimizer.step(closure)
+    assert loss.item() == 3.0
+    assert not torch.equal(weight, torch.ones(3))
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_torch_step_hooks_fire(name):
+    weight = torch.ones(3, requires_grad=True)
+    optimizer = build_optimizer(name, [weight])
+    fired: list[str] = []
+    optimizer.register_step_pre_hook(lambda opt, args, kwargs: fired.append("pre"))
+    optimizer.register_step_post_hook(lambda opt, args, kwargs: fired.append("post"))
+    weight.sum().backward()
+    optimizer.step()
+    assert fired == ["pre", "post"]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's num_workers / logging hints
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # lightning 2.6 vs newer torch pytree
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_lightning_trainer_changes_weights(name):
+    lightning = pytest.importorskip("lightning")
+    torch.manual_seed(0)
+
+    class TinyModule(lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = nn.Linear(6, 2)
+
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+            inputs, targets = batch
+            return nn.functional.mse_loss(self.layer(inputs), targets)
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return build_optimizer(name, self.parameters())
+
+    data = torch.utils.data.TensorDataset(torch.randn(40, 6), torch.randn(40, 2))
+    loader = torch.utils.data.DataLoader(data, batch_size=8)
+    module = TinyModule()
+    before = [p.detach().clone() for p in module.parameters()]
+    trainer = lightning.Trainer(
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        max_steps=5,
+        accelerator="cpu",
+        devices=1,
+    )
+    trainer.fit(module, loader)
+    assert trainer.global_step == 5
+    for old, new in zip(before, module.parameters(), strict=True):
+        assert not torch.equal(old, new.detach()), f"{name}: Lightning training left the weights unchanged"

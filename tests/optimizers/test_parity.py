@@ -1,0 +1,137 @@
+"""Every optimizer against ``torch.optim``'s own (single-tensor code path) on the same random problem."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from optimizers import (
+    CONVENTIONS,
+    OPTIMIZER_NAMES,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    AdamW,
+    NAdam,
+    RMSprop,
+    get_spec,
+)
+
+# (class, constructor kwargs, overrides for the second param group beyond its halved lr)
+CASES: list[tuple[type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]] = [
+    (SGD, {"lr": 0.1}, {}),
+    (SGD, {"lr": 0.1, "weight_decay": 0.1}, {}),
+    (SGD, {"lr": 0.05, "momentum": 0.9}, {}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "dampening": 0.5, "weight_decay": 0.05}, {}),
+    (SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True, "weight_decay": 0.05}, {}),
+    (SGD, {"lr": 0.05, "momentum": 0.5, "maximize": True}, {}),
+    (SGD, {"lr": 0.05, "momentum": 0.9}, {"momentum": 0.5, "dampening": 0.1}),
+    (Adagrad, {"lr": 0.1}, {}),
+    (Adagrad, {"lr": 0.1, "lr_decay": 0.05, "weight_decay": 0.1}, {}),
+    (Adagrad, {"lr": 0.1, "initial_accumulator_value": 0.1, "eps": 1e-7}, {}),
+    (Adagrad, {"lr": 0.1, "maximize": True}, {"lr_decay": 0.1, "eps": 1e-6}),
+    (RMSprop, {"lr": 0.01}, {}),
+    (RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-6, "weight_decay": 0.1}, {}),
+    (RMSprop, {"lr": 0.01, "centered": True}, {}),
+    (RMSprop, {"lr": 0.01, "momentum": 0.9}, {}),
+    (RMSprop, {"lr": 0.005, "momentum": 0.9, "centered": True, "weight_decay": 0.05}, {}),
+    (RMSprop, {"lr": 0.01, "maximize": True}, {"centered": True, "momentum": 0.5}),
+    (Adadelta, {"lr": 1.0}, {}),
+    (Adadelta, {"lr": 0.5, "rho": 0.95, "eps": 1e-7, "weight_decay": 0.1}, {}),
+    (Adadelta, {"lr": 1.0, "maximize": True}, {"rho": 0.5}),
+    (Adam, {"lr": 0.01}, {}),
+    (Adam, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}, {}),
+    (Adam, {"lr": 0.01, "amsgrad": True}, {}),
+    (Adam, {"lr": 0.01, "amsgrad": True, "maximize": True}, {}),
+    (Adam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}, {}),
+    (Adam, {"lr": 0.01}, {"betas": (0.5, 0.9), "amsgrad": True}),
+    (AdamW, {"lr": 0.01}, {}),
+    (AdamW, {"lr": 0.01, "weight_decay": 0.1, "amsgrad": True}, {}),
+    (AdamW, {"lr": 0.01, "betas": (0.5, 0.9), "maximize": True}, {"weight_decay": 0.0}),
+    (NAdam, {"lr": 0.01}, {}),
+    (NAdam, {"lr": 0.01, "weight_decay": 0.1}, {}),
+    (NAdam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}, {}),
+    (NAdam, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "momentum_decay": 0.01}, {}),
+    (NAdam, {"lr": 0.01, "maximize": True}, {"momentum_decay": 0.0}),
+]
+PRECISIONS = [
+    pytest.param(torch.float64, 100, 1e-10, id="float64-100steps"),
+    pytest.param(torch.float32, 50, 1e-5, id="float32-50steps"),
+]
+
+
+def _case_id(case: tuple[type, dict[str, Any], dict[str, Any]]) -> str:
+    cls, kwargs, second = case
+    words = [f"{k}={v}" for k, v in kwargs.items()] + [f"group2.{k}={v}" for k, v in second.items()]
+    return f"{cls.__name__}[{','.join(words)}]"
+
+
+def _run_both(cls, kwargs, second, dtype, steps, problem_factory, reference_class):
+    problem = problem_factory(dtype, sign=-1.0 if kwargs.get("maximize") else 1.0)
+    reference_problem = problem.clone()
+    group2 = {"lr": kwargs["lr"] / 2, **second}
+    ours = cls(problem.groups(group2), **kwargs)
+    reference = reference_class(cls)(reference_problem.groups(group2), foreach=False, **kwargs)
+    ours_losses = problem.run(ours, steps)
+    reference_losses = reference_problem.run(reference, steps)
+    return problem, ours, ours_losses, reference_problem, reference, reference_losses
+
+
+@pytest.mark.parametrize(("dtype", "steps", "rtol"), PRECISIONS)
+@pytest.mark.parametrize(("cls", "kwargs", "second"), CASES, ids=[_case_id(c) for c in CASES])
+def test_matches_torch(cls, kwargs, second, dtype, steps, rtol, problem_factory, reference_class, check_same_run):
+    problem, ours, ours_losses, reference_problem, reference, reference_losses = _run_both(
+        cls, kwargs, second, dtype, steps, problem_factory, reference_class
+    )
+    check_same_run(ours, problem.params, reference, reference_problem.params, rtol=rtol)
+    torch.testing.assert_close(torch.stack(ours_losses), torch.stack(reference_losses), rtol=rtol, atol=0.0)
+    assert not torch.equal(problem.params[0], problem_factory(dtype).params[0]), "nothing was trained"
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_registry_defaults_match_torch(name, convention, problem_factory, reference_class, check_same_run):
+    """Each registry name, with each default set, against torch.optim built from the same kwargs."""
+    spec = get_spec(name)
+    kwargs = spec.defaults(convention)
+    problem = problem_factory(torch.float64)
+    reference_problem = problem.clone()
+    ours = spec.cls(problem.groups(), **kwargs)
+    reference = reference_class(spec.cls)(reference_problem.groups(), foreach=False, **kwargs)
+    problem.run(ours, 100)
+    reference_problem.run(reference, 100)
+    check_same_run(ours, problem.params, reference, reference_problem.params, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_lr_scheduler_matches_torch(name, problem_factory, reference_class, check_same_run):
+    """Schedulers write ``group["lr"]``; the optimizers must read it on every step."""
+    spec = get_spec(name)
+    kwargs = spec.defaults()
+    problem = problem_factory(torch.float64)
+    reference_problem = problem.clone()
+    optimizers = [
+        spec.cls(problem.groups({"lr": kwargs["lr"] / 3}), **kwargs),
+        reference_class(spec.cls)(reference_problem.groups({"lr": kwargs["lr"] / 3}), foreach=False, **kwargs),
+    ]
+    schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5) for opt in optimizers]
+    for step in range(30):
+        for prob, opt, scheduler in zip((problem, reference_problem), optimizers, schedulers, strict=True):
+            prob.run(opt, 1, start=step)
+            scheduler.step()
+    assert optimizers[0].param_groups[0]["lr"] == kwargs["lr"] * 0.5**6
+    check_same_run(optimizers[0], problem.params, optimizers[1], reference_problem.params, rtol=1e-10)
+
+
+def test_adagrad_reads_initial_accumulator_value_per_group():
+    """Deviation: torch.optim.Adagrad fills every ``sum`` from the constructor argument in ``__init__``;
+    here the state is created lazily from the parameter's own group, like every other hyperparameter."""
+    first, second = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    optimizer = Adagrad([{"params": [first]}, {"params": [second], "initial_accumulator_value": 0.5}], lr=0.1)
+    (first.sum() + 2 * second.sum()).backward()
+    optimizer.step()
+    torch.testing.assert_close(optimizer.state[first]["sum"], torch.full((2,), 1.0))
+    torch.testing.assert_close(optimizer.state[second]["sum"], torch.full((2,), 4.5))

@@ -1,0 +1,249 @@
+"""The registry: names, default sets, learning-rate ranges and ``build_optimizer``."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import inspect
+
+import pytest
+import torch
+
+import optimizers
+from optimizers import (
+    CONVENTIONS,
+    OPTIMIZER_NAMES,
+    REGISTRY,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    AdamW,
+    NAdam,
+    OptimizerSpec,
+    RMSprop,
+    build_optimizer,
+    get_spec,
+)
+
+EXPECTED_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam")
+
+
+def test_names_and_order():
+    assert OPTIMIZER_NAMES == EXPECTED_NAMES
+    assert tuple(REGISTRY) == EXPECTED_NAMES
+    assert CONVENTIONS == ("torch", "keras")
+    assert all(REGISTRY[name].name == name for name in OPTIMIZER_NAMES)
+
+
+def test_classes():
+    classes = {name: spec.cls for name, spec in REGISTRY.items()}
+    assert classes == {
+        "sgd": SGD,
+        "momentum": SGD,
+        "nesterov": SGD,
+        "adagrad": Adagrad,
+        "rmsprop": RMSprop,
+        "adadelta": Adadelta,
+        "adam": Adam,
+        "adamw": AdamW,
+        "nadam": NAdam,
+    }
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_defaults_name_every_constructor_kwarg(name, convention):
+    spec = get_spec(name)
+    parameters = inspect.signature(spec.cls).parameters
+    assert set(spec.defaults(convention)) == set(parameters) - {"params"}
+
+
+@pytest.mark.parametrize("name", [name for name in OPTIMIZER_NAMES if name not in ("momentum", "nesterov")])
+def test_torch_defaults_are_the_constructor_defaults(name):
+    """Ours and torch.optim's constructors share their defaults, and the torch set is exactly those.
+
+    ``momentum`` and ``nesterov`` are excluded: both libraries default to no momentum."""
+    spec = get_spec(name)
+    parameters = inspect.signature(spec.cls).parameters
+    reference = inspect.signature(getattr(torch.optim, spec.cls.__name__)).parameters
+    for key, value in spec.torch_defaults.items():
+        assert value == parameters[key].default == reference[key].default, key
+
+
+def test_sgd_family_defaults():
+    assert get_spec("sgd").defaults("torch")["lr"] == 1e-3
+    assert get_spec("sgd").defaults("keras")["lr"] == 0.01
+    for name in ("momentum", "nesterov"):
+        for convention in CONVENTIONS:
+            defaults = get_spec(name).defaults(convention)
+            assert (defaults["lr"], defaults["momentum"], defaults["dampening"]) == (0.01, 0.9, 0.0)
+            assert defaults["nesterov"] is (name == "nesterov")
+        assert "0.9" in get_spec(name).description
+    assert get_spec("sgd").defaults()["momentum"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("adagrad", {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}),
+        ("rmsprop", {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}),
+        ("adadelta", {"lr": 1e-3, "rho": 0.95, "eps": 1e-7}),
+        ("adam", {"lr": 1e-3, "eps": 1e-7, "betas": (0.9, 0.999), "weight_decay": 0.0}),
+        ("adamw", {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.004}),
+        ("nadam", {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.0}),
+    ],
+)
+def test_keras_defaults(name, expected):
+    defaults = get_spec(name).defaults("keras")
+    assert {key: defaults[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_lr_range(name):
+    spec = get_spec(name)
+    low, high = spec.lr_range
+    assert 0 < low < high
+    assert low <= spec.torch_defaults["lr"] <= high
+    assert spec.description and "\n" not in spec.description
+
+
+def test_lr_ranges_follow_natural_scales():
+    adadelta_low, adadelta_high = get_spec("adadelta").lr_range
+    adam_low, adam_high = get_spec("adam").lr_range
+    assert adadelta_low < 1.0 < adadelta_high
+    assert adam_low < 1e-3 < adam_high
+    assert adadelta_low >= adam_high
+
+
+def test_defaults_returns_a_fresh_dict():
+    spec = get_spec("adam")
+    defaults = spec.defaults()
+    defaults["lr"] = 123.0
+    assert spec.defaults()["lr"] == 1e-3
+    with pytest.raises(TypeError):
+        spec.torch_defaults["lr"] = 1.0  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        spec.lr_range = (1.0, 2.0)  # type: ignore[misc]
+
+
+def test_unknown_convention():
+    with pytest.raises(ValueError, match=r"unknown convention 'tf'; accepted: torch, keras"):
+        get_spec("adam").defaults("tf")
+    with pytest.raises(ValueError, match="accepted: torch, keras"):
+        build_optimizer("adam", [torch.zeros(1, requires_grad=True)], convention="jax")
+
+
+def test_unknown_name():
+    message = "unknown optimizer 'adamax'; accepted: " + ", ".join(EXPECTED_NAMES)
+    with pytest.raises(ValueError) as raised:
+        get_spec("adamax")
+    assert str(raised.value) == message
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        build_optimizer("Adam", [torch.zeros(1, requires_grad=True)])
+
+
+@pytest.mark.parametrize("convention", CONVENTIONS)
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_build_uses_the_convention_defaults(name, convention):
+    spec = get_spec(name)
+    optimizer = build_optimizer(name, [torch.zeros(2, requires_grad=True)], convention=convention)
+    assert type(optimizer) is spec.cls
+    group = optimizer.param_groups[0]
+    for key, value in spec.defaults(convention).items():
+        assert group[key] == value, key
+
+
+def test_build_applies_overrides():
+    weight = torch.zeros(2, requires_grad=True)
+    optimizer = build_optimizer("momentum", [weight], convention="keras", lr=0.05, weight_decay=1e-4)
+    group = optimizer.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
+
+
+def test_build_accepts_param_groups():
+    first, second = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    optimizer = build_optimizer("adam", [{"params": [first]}, {"params": [second], "lr": 0.1}])
+    assert [group["lr"] for group in optimizer.param_groups] == [1e-3, 0.1]
+
+
+def test_build_rejects_unknown_override():
+    with pytest.raises(ValueError) as raised:
+        build_optimizer("sgd", [torch.zeros(2, requires_grad=True)], betas=(0.9, 0.99))
+    message = str(raised.value)
+    assert "'betas'" in message
+    assert "accepted: lr, momentum, dampening, weight_decay, nesterov, maximize" in message
+
+
+def test_build_validates_overrides():
+    with pytest.raises(ValueError, match="lr"):
+        build_optimizer("adam", [torch.zeros(2, requires_grad=True)], lr=-1.0)
+
+
+def test_spec_rejects_mismatched_defaults():
+    with pytest.raises(ValueError, match="same hyperparameters"):
+        OptimizerSpec("x", SGD, {"lr": 0.1}, {"lr": 0.1, "momentum": 0.9}, (1e-3, 1.0), "x")
+    with pytest.raises(ValueError, match="lr_range"):
+        OptimizerSpec("x", SGD, {"lr": 0.1}, {"lr": 0.1}, (1.0, 1e-3), "x")
+
+
+MODULES = [
+    "optimizers",
+    "optimizers._base",
+    "optimizers._primitives",
+    "optimizers.registry",
+    "optimizers.sgd",
+    "optimizers.adagrad",
+    "optimizers.rmsprop",
+    "optimizers.adadelta",
+    "optimizers.adam",
+    "optimizers.adamw",
+    "optimizers.nadam",
+]
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_dunder_all(module_name):
+    module = importlib.import_module(module_name)
+    assert module.__all__, module_name
+    for name in module.__all__:
+        assert hasattr(module, name), f"{module_name}.{name}"
+
+
+def test_package_exports():
+    assert {
+        "SGD",
+        "Adagrad",
+        "RMSprop",
+        "Adadelta",
+        "Adam",
+        "AdamW",
+        "NAdam",
+        "OptimizerSpec",
+        "REGISTRY",
+        "OPTIMIZER_NAMES",
+        "CONVENTIONS",
+        "get_spec",
+        "build_optimizer",
+    } <= set(optimizers.__all__)
+
+
+def _dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{_dotted(node.value)}.{node.attr}"
+    return node.id if isinstance(node, ast.Name) else ""
+
+
+@pytest.mark.parametrize("module_name", MODULES)
+def test_no_torch_optim_code_is_borrowed(module_name):
+    """The update math is written here: from torch.optim only the base class (and a typing alias)."""
+    tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("torch.optim"):
+            assert node.module == "torch.optim.optimizer", node.module
+            assert [alias.name for alias in node.names] == ["ParamsT"]
+        if isinstance(node, ast.Import):
+            assert not any(alias.name.startswith("torch.optim") for alias in node.names)
+        if isinstance(node, ast.Attribute) and _dotted(node).startswith("torch.optim."):
+            assert _dotted(node) == "torch.optim.Optimizer", _dotted(node)
