@@ -42,15 +42,11 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
     p.add_argument("--timeout", help=f"stop starting trials after SECONDS, or 'none' (default {d.timeout})")
     p.add_argument("--max-epochs", type=int, help=f"epochs per trial (default {d.max_epochs})")
     p.add_argument("--dataset", choices=DATASETS, help=f"(default {d.dataset})")
-    p.add_argument(
-        "--data-dir", help="folder with <Dataset>/raw/ (default $OPTIMIZER_STUDY_DATA_DIR or data/)"
-    )
+    p.add_argument("--data-dir", help="folder with <Dataset>/raw/ (default $OPTIMIZER_STUDY_DATA_DIR or data/)")
     p.add_argument("--train-size", help="train on the first N training samples (default: all)")
     p.add_argument("--validate-on-test", action="store_true", help="validate on the test set, as the article")
     p.add_argument("--normalize", choices=("unit", "standard"), help=f"input scaling (default {d.normalize})")
-    p.add_argument(
-        "--optimizers", help=f"comma-separated subset of: {','.join(OPTIMIZER_NAMES)} (default all)"
-    )
+    p.add_argument("--optimizers", help=f"comma-separated subset of: {','.join(OPTIMIZER_NAMES)} (default all)")
     p.add_argument("--batch-sizes", help="comma-separated batch sizes (default 32,64,128,256)")
     p.add_argument(
         "--lr-range",
@@ -59,9 +55,7 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
         metavar="NAME=LOW:HIGH",
         help="override an optimizer's log-uniform lr range, e.g. adam=1e-5:1e-2 (repeatable)",
     )
-    p.add_argument(
-        "--defaults", choices=CONVENTIONS, help=f"hyperparameters not searched (default {d.defaults})"
-    )
+    p.add_argument("--defaults", choices=CONVENTIONS, help=f"hyperparameters not searched (default {d.defaults})")
     p.add_argument("--search-extras", action="store_true", help="also search momentum and betas")
     p.add_argument("--sampler", choices=SAMPLERS, help=f"(default {d.sampler})")
     p.add_argument("--pruner", choices=PRUNERS, help=f"(default {d.pruner})")

@@ -146,9 +146,7 @@ def _validate(c: StudyConfig) -> None:
     for name, (low, high) in c.lr_ranges.items():
         _choice("--lr-range", name, OPTIMIZER_NAMES)
         if not (0 < low < high and math.isfinite(high)):
-            raise ConfigError(
-                "--lr-range", f"{name}={low}:{high}; accepted: NAME=LOW:HIGH with 0 < LOW < HIGH"
-            )
+            raise ConfigError("--lr-range", f"{name}={low}:{high}; accepted: NAME=LOW:HIGH with 0 < LOW < HIGH")
     _choice("--defaults", c.defaults, CONVENTIONS)
     _choice("--sampler", c.sampler, SAMPLERS)
     _choice("--pruner", c.pruner, PRUNERS)

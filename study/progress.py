@@ -29,9 +29,7 @@ def format_duration(seconds: float) -> str:
 class Progress:
     """Optuna callback (trial i of N, elapsed, ETA, best so far) plus hooks the objective calls."""
 
-    def __init__(
-        self, n_trials: int, timeout: float | None, max_epochs: int, out: TextIO | None = None
-    ) -> None:
+    def __init__(self, n_trials: int, timeout: float | None, max_epochs: int, out: TextIO | None = None) -> None:
         self.n_trials = n_trials
         self.timeout = timeout
         self.max_epochs = max_epochs

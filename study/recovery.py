@@ -49,16 +49,12 @@ def recover_interrupted(study: optuna.Study, storage: BaseStorage, tracker: Stud
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     open_runs = tracker.client.search_runs(
         [tracker.experiment_id],
-        filter_string=(
-            f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}' and attributes.status = 'RUNNING'"
-        ),
+        filter_string=(f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}' and attributes.status = 'RUNNING'"),
     )
     for run in open_runs:
         number = run.data.tags.get(TRIAL_TAG)
         state = states.get(int(number)) if number and number.isdigit() else TrialState.FAIL
         if state not in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL):
             continue  # a live trial of another process
-        tracker.end_trial(
-            run.info.run_id, state.name, reason=DEAD_REASON if state == TrialState.FAIL else None
-        )
+        tracker.end_trial(run.info.run_id, state.name, reason=DEAD_REASON if state == TrialState.FAIL else None)
     return failed

@@ -77,9 +77,7 @@ def ui_commands(config: StudyConfig, tracker: StudyTracker, study_id: int) -> li
     if config.tracking_uri.startswith(("http://", "https://")):
         lines.append(f"MLflow UI:        {config.tracking_uri.rstrip('/')}/{tracker.parent_url_path()}")
     else:
-        lines.append(
-            f"MLflow UI:        {bin_dir / 'mlflow'} ui --backend-store-uri {config.tracking_uri} --port 5000"
-        )
+        lines.append(f"MLflow UI:        {bin_dir / 'mlflow'} ui --backend-store-uri {config.tracking_uri} --port 5000")
         lines.append(f"                  then open http://127.0.0.1:5000/{tracker.parent_url_path()}")
     lines.append(f"Optuna dashboard: {bin_dir / 'optuna-dashboard'} {config.storage_url} --port 8080")
     lines.append(f"                  then open http://127.0.0.1:8080/dashboard/studies/{study_id}")
@@ -154,9 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _finish_parent(study, tracker, status, rows, time.perf_counter() - started)
 
     wall = time.perf_counter() - started
-    print(
-        f"\nstudy {config.study_name!r}: {len(trials)} trials in all, this run took {format_duration(wall)}"
-    )
+    print(f"\nstudy {config.study_name!r}: {len(trials)} trials in all, this run took {format_duration(wall)}")
     print(format_table(rows))
     print()
     study_id = storage.get_study_id_from_name(config.study_name)

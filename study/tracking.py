@@ -62,9 +62,7 @@ class StudyTracker:
         self.study_name = study_name
 
     @classmethod
-    def open(
-        cls, tracking_uri: str, experiment: str, study_name: str, config: Mapping[str, Any]
-    ) -> StudyTracker:
+    def open(cls, tracking_uri: str, experiment: str, study_name: str, config: Mapping[str, Any]) -> StudyTracker:
         """Continues the study's parent run if one exists in the experiment, else creates it."""
         client = MlflowClient(tracking_uri)
         found = client.get_experiment_by_name(experiment)
@@ -111,9 +109,7 @@ class StudyTracker:
             self.client.log_batch(run_id, metrics=m[:_BATCH], params=p[:90], tags=t[:90])
             m, p, t = m[_BATCH:], p[90:], t[90:]
 
-    def start_trial(
-        self, trial_number: int, optimizer: str, params: Mapping[str, Any], tags: Mapping[str, str]
-    ) -> str:
+    def start_trial(self, trial_number: int, optimizer: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
         """Creates the trial's child run, named after the trial and its optimizer, with all its params."""
         run = self.client.create_run(
             self.experiment_id,
