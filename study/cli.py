@@ -12,6 +12,8 @@ from study.config import (
     DATASETS,
     DEVICES,
     PRECISIONS,
+    PROTOCOL_PRESETS,
+    PROTOCOLS,
     PRUNERS,
     SAMPLERS,
     StudyConfig,
@@ -37,6 +39,7 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
         argument_default=argparse.SUPPRESS,  # only options actually given override the TOML file
     )
     p.add_argument("--config", metavar="FILE", help="TOML file of options (command line overrides it)")
+    p.add_argument("--protocol", choices=PROTOCOLS, help=f"search, seed or tuned (default {d.protocol})")
     p.add_argument("--study-name", help=f"Optuna study name; rerun to continue it (default {d.study_name})")
     p.add_argument("--n-trials", type=int, help=f"trials to run now (default {d.n_trials})")
     p.add_argument("--timeout", help=f"stop starting trials after SECONDS, or 'none' (default {d.timeout})")
@@ -60,6 +63,7 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
     p.add_argument("--sampler", choices=SAMPLERS, help=f"(default {d.sampler})")
     p.add_argument("--pruner", choices=PRUNERS, help=f"(default {d.pruner})")
     p.add_argument("--seed", type=int, help=f"base seed (default {d.seed})")
+    p.add_argument("--seeds", type=int, help=f"seeds per optimizer for seed/tuned retraining (default {d.seeds})")
     p.add_argument("--device", choices=DEVICES, help=f"(default {d.device})")
     p.add_argument("--precision", choices=PRECISIONS, help=f"Lightning precision (default {d.precision})")
     p.add_argument("--storage", metavar="URL", help=f"Optuna storage URL (default {d.storage_url})")
@@ -71,9 +75,11 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
 
 
 def parse_config(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> StudyConfig:
-    """Defaults < TOML file < command line. Raises ConfigError (or exits 2 on argparse errors)."""
+    """Defaults < protocol preset < TOML file < command line. Raises ConfigError (exits 2 on argparse errors)."""
     parser = parser or build_parser()
-    given = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
-    merged = read_toml(given.pop("config")) if "config" in given else {}
-    merged.update(config_from_mapping(given, source="command line"))
-    return StudyConfig(**merged)
+    raw = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    config_file = raw.pop("config", None)
+    given = config_from_mapping(raw, source="command line")
+    from_file = read_toml(config_file) if config_file else {}
+    protocol = given.get("protocol", from_file.get("protocol", StudyConfig.protocol))
+    return StudyConfig(**{**PROTOCOL_PRESETS.get(protocol, {}), **from_file, **given})

@@ -21,6 +21,8 @@ __all__ = [
     "DATASETS",
     "DEVICES",
     "PRECISIONS",
+    "PROTOCOLS",
+    "PROTOCOL_PRESETS",
     "PRUNERS",
     "SAMPLERS",
     "ConfigError",
@@ -32,6 +34,22 @@ DATASETS = ("mnist", "fashion-mnist", "cifar10")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 DEVICES = ("auto", "cpu", "cuda")
+PROTOCOLS = ("search", "seed", "tuned")
+# The article's six optimizers, in its table's order ("SGD with momentum" is our `momentum`).
+ARTICLE_OPTIMIZERS = ("adadelta", "adagrad", "adam", "rmsprop", "momentum", "sgd")
+# `--protocol seed` reruns the article: Keras defaults, batch 64, 10 epochs, validated on the test set.
+PROTOCOL_PRESETS: dict[str, dict[str, Any]] = {
+    "seed": {
+        "optimizers": ARTICLE_OPTIMIZERS,
+        "defaults": "keras",
+        "batch_sizes": (64,),
+        "max_epochs": 10,
+        "validate_on_test": True,
+        "pruner": "none",
+        "timeout": None,
+        "seeds": 1,
+    },
+}
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
 NORMALIZATIONS = ("unit", "standard")
 
@@ -46,9 +64,12 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class StudyConfig:
+    # search: one adaptive Optuna search over every optimizer; seed: the article's defaults once per
+    # optimizer; tuned: an equal trial budget per optimizer, then its best config retrained with --seeds seeds.
+    protocol: str = "search"
     # Optuna study name; the MLflow parent run carries it too, so rerunning it continues both.
     study_name: str = "mnist-optimizers"
-    # Trials to run in this invocation (added to what the study already has).
+    # Trials to run in this invocation (search); with --protocol tuned, the trial budget of each optimizer.
     n_trials: int = 16
     # Stop starting new trials after this many seconds (None: no limit); a running trial finishes.
     timeout: float | None = 720.0
@@ -80,6 +101,8 @@ class StudyConfig:
     pruner: str = "median"
     # Base seed: sampler seed, and each trial trains with seed + trial number.
     seed: int = 0
+    # Seeds per optimizer for the final retraining (tuned) or the default-settings runs (seed).
+    seeds: int = 3
     # Training device: auto (cuda when available), cpu or cuda.
     device: str = "auto"
     # Lightning precision, e.g. 32-true or bf16-mixed.
@@ -125,6 +148,9 @@ def _choice(option: str, value: object, accepted: tuple[str, ...]) -> None:
 def _validate(c: StudyConfig) -> None:
     if not c.study_name or not c.study_name.strip():
         raise ConfigError("--study-name", "must not be empty")
+    _choice("--protocol", c.protocol, PROTOCOLS)
+    if c.seeds < 1:
+        raise ConfigError("--seeds", f"got {c.seeds}; accepted: a whole number >= 1")
     if c.n_trials < 1:
         raise ConfigError("--n-trials", f"got {c.n_trials}; accepted: a whole number >= 1")
     if c.timeout is not None and not (c.timeout > 0 and math.isfinite(c.timeout)):
@@ -185,7 +211,7 @@ def _convert(name: str, option: str, value: Any) -> Any:
             if value is None or (isinstance(value, str) and value.lower() in ("none", "0", "")):
                 return None
             return float(value)
-        if name in ("n_trials", "max_epochs", "seed"):
+        if name in ("n_trials", "max_epochs", "seed", "seeds"):
             if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
                 raise ValueError
             return int(value)

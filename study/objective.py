@@ -20,7 +20,7 @@ from models.cnn import ArticleCNN
 from optimizers.registry import build_optimizer
 from study.environment import environment_tags
 from study.epoch_logger import EpochLogger
-from study.search_space import TrialParams, suggest
+from study.search_space import TrialParams, choose
 from study.trial_monitor import EpochRecord, TrialMonitor
 
 if TYPE_CHECKING:
@@ -85,8 +85,8 @@ class Objective:
 
     def __call__(self, trial: optuna.Trial) -> float:
         c = self.config
-        params = suggest(trial, c)
-        seed = c.seed + trial.number
+        params = choose(trial, c)
+        seed = int(trial.user_attrs.get("seed", c.seed + trial.number))
         trial.set_user_attr("seed", seed)
         trial.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{os.getpid()}")
         if self.on_trial_start:
@@ -99,8 +99,10 @@ class Objective:
         module = ImageClassifier(net, factory, hparams={"optimizer": params.optimizer, "seed": seed})
         data = self.data.with_batch_size(params.batch_size)
 
+        run_params = self.run_params(params, seed, net)
+        run_params["role"] = trial.user_attrs.get("role", "search")
         run_id = self.tracker.start_trial(
-            trial.number, params.optimizer, self.run_params(params, seed, net), self.environment
+            trial.study.study_name, trial.number, params.optimizer, run_params, self.environment
         )
         trial.set_user_attr("mlflow_run_id", run_id)
         on_epoch = functools.partial(self.on_epoch, trial.number) if self.on_epoch else None
@@ -141,5 +143,17 @@ class Objective:
             trial.set_user_attr("state_reason", monitor.stop_reason)
             self.tracker.end_trial(run_id, "PRUNED", final, monitor.stop_reason, step=step)
             raise optuna.TrialPruned(monitor.stop_reason)
+        if trial.user_attrs.get("role") == "final":
+            final.update(self._test_once(trainer, module, data, trial))
         self.tracker.end_trial(run_id, "COMPLETE", final, step=step)
         return monitor.best_val_acc
+
+    @staticmethod
+    def _test_once(
+        trainer: L.Trainer, module: ImageClassifier, data: ImageDataModule, trial: optuna.Trial
+    ) -> dict[str, float]:
+        """A final retraining is evaluated once on the held-out test set, after training ends."""
+        (results,) = trainer.test(module, datamodule=data, verbose=False)
+        trial.set_user_attr("test_acc", float(results["test/acc"]))
+        trial.set_user_attr("test_loss", float(results["test/loss"]))
+        return {"final/test_acc": float(results["test/acc"]), "final/test_loss": float(results["test/loss"])}

@@ -15,7 +15,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from study.objective import WORKER_ATTR
-from study.tracking import TRIAL_TAG, StudyTracker
+from study.tracking import STUDY_TAG, TRIAL_TAG, StudyTracker
 
 __all__ = ["recover_interrupted"]
 
@@ -49,7 +49,10 @@ def recover_interrupted(study: optuna.Study, storage: BaseStorage, tracker: Stud
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
     open_runs = tracker.client.search_runs(
         [tracker.experiment_id],
-        filter_string=(f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}' and attributes.status = 'RUNNING'"),
+        filter_string=(
+            f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}' and attributes.status = 'RUNNING' "
+            f"and tags.`{STUDY_TAG}` = '{study.study_name}'"
+        ),
     )
     for run in open_runs:
         number = run.data.tags.get(TRIAL_TAG)

@@ -11,26 +11,25 @@ import json
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
 import optuna
 import torch
-from optuna.trial import TrialState
+from optuna.storages import BaseStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from models.data import ImageDataModule
 from models.datasets import DatasetUnavailableError
 from study.cli import build_parser, parse_config
 from study.config import ConfigError, StudyConfig
 from study.environment import resolve_device
-from study.objective import Objective, quiet_lightning
+from study.objective import quiet_lightning
 from study.progress import Progress, format_duration
-from study.recovery import recover_interrupted
-from study.sampling import make_pruner, make_sampler
+from study.protocols import StudyContext, run_protocol
 from study.stores import check_storage, check_tracking_uri, open_storage
-from study.summary import format_table, summarize
+from study.summary import OptimizerSummary, format_table, summarize
 from study.tracking import StudyTracker
 
 __all__ = ["main"]
@@ -102,68 +101,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
     storage = open_storage(config.storage_url)
-    existing = optuna.study.get_all_study_names(storage)
-    n_before = (
-        len(optuna.load_study(study_name=config.study_name, storage=storage).trials)
-        if (config.study_name in existing)
-        else 0
-    )
-    study = optuna.create_study(
-        storage=storage,
-        study_name=config.study_name,
-        direction="maximize",
-        sampler=make_sampler(config, n_before),
-        pruner=make_pruner(config),
-        load_if_exists=True,
-    )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["val_acc"])
     tracker = StudyTracker.open(config.tracking_uri, config.experiment, config.study_name, config.to_dict())
-    study.set_user_attr("mlflow_parent_run_id", tracker.parent_run_id)
-    study.set_user_attr("mlflow_tracking_uri", config.tracking_uri)
-    recovered = recover_interrupted(study, storage, tracker)
-    if recovered:
-        print(f"marked trials {recovered} FAIL: their process died mid-trial", flush=True)
-    if n_before:
-        print(f"continuing study {config.study_name!r}: {n_before} earlier trials", flush=True)
-
     progress = Progress(config.n_trials, config.timeout, config.max_epochs)
-    objective = Objective(
-        config, data, tracker, device, on_trial_start=progress.trial_started, on_epoch=progress.epoch_done
-    )
+    ctx = StudyContext(config, storage, tracker, data, device, progress, log=lambda line: print(line, flush=True))
     previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
     status, started = "FINISHED", time.perf_counter()
+    studies: list[optuna.Study] = []
     try:
-        study.optimize(
-            objective,
-            n_trials=config.n_trials,
-            timeout=config.timeout,
-            callbacks=[progress],
-            catch=(Exception,),
-        )
+        studies = run_protocol(ctx)
     except KeyboardInterrupt:
         status = "KILLED"
         print("interrupted: the running trial is recorded as FAIL in Optuna and MLflow", file=sys.stderr)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
-        trials = study.get_trials(deepcopy=False)
-        rows = summarize(trials, config.optimizers)
-        _finish_parent(study, tracker, status, rows, time.perf_counter() - started)
+        studies = studies or _studies_of(config.study_name, storage)
+        trials = [t for s in studies for t in s.get_trials(deepcopy=False)]
+        rows = summarize([t for t in trials if t.user_attrs.get("role") != "final"], config.optimizers)
+        _finish_parent(trials, tracker, status, rows, time.perf_counter() - started)
 
     wall = time.perf_counter() - started
-    print(f"\nstudy {config.study_name!r}: {len(trials)} trials in all, this run took {format_duration(wall)}")
+    print(
+        f"\nstudy {config.study_name!r} ({config.protocol}): {len(trials)} trials in all, this run took "
+        f"{format_duration(wall)}"
+    )
     print(format_table(rows))
     print()
-    study_id = storage.get_study_id_from_name(config.study_name)
+    study_id = storage.get_study_id_from_name(studies[0].study_name) if studies else 0
     print("\n".join(ui_commands(config, tracker, study_id)), flush=True)
     if status == "KILLED":
         return 130
-    return 0 if any(t.state == TrialState.COMPLETE for t in trials) else 1
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        print(f"{parser.prog}: no trial completed", file=sys.stderr)
+        return 1
+    return 0
 
 
-def _finish_parent(study: optuna.Study, tracker: StudyTracker, status: str, rows: list, wall: float) -> None:
-    trials = study.get_trials(deepcopy=False)
+def _studies_of(name: str, storage: BaseStorage) -> list[optuna.Study]:
+    """The study NAME and its sub-studies NAME.<suffix> (the tuned protocol's)."""
+    names = [n for n in optuna.study.get_all_study_names(storage) if n == name or n.startswith(name + ".")]
+    return [optuna.load_study(study_name=n, storage=storage) for n in sorted(names, key=lambda n: (n != name, n))]
+
+
+def _finish_parent(
+    trials: list[FrozenTrial], tracker: StudyTracker, status: str, rows: list[OptimizerSummary], wall: float
+) -> None:
     metrics = {
         "trials/complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "trials/pruned": sum(t.state == TrialState.PRUNED for t in trials),
@@ -172,9 +153,9 @@ def _finish_parent(study: optuna.Study, tracker: StudyTracker, status: str, rows
     }
     tags: dict[str, str] = {}
     summary: dict[str, object] = {"per_optimizer": [r.__dict__ for r in rows]}
-    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
     if complete:
-        best = study.best_trial
+        best = max(complete, key=lambda t: t.value or 0.0)
         metrics["best/val_acc"] = float(best.value or 0.0)
         for row in rows:
             if row.best_val_acc is not None:

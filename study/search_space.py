@@ -18,7 +18,11 @@ if TYPE_CHECKING:
 
     from study.config import StudyConfig
 
-__all__ = ["TrialParams", "suggest"]
+__all__ = ["FIXED_HYPERPARAMETERS_ATTR", "FIXED_LR_ATTR", "TrialParams", "choose", "fixed", "suggest"]
+
+# User attributes of an enqueued trial whose configuration is given, not searched (seed and tuned protocols).
+FIXED_LR_ATTR = "fixed_lr"
+FIXED_HYPERPARAMETERS_ATTR = "fixed_hyperparameters"
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,39 @@ def suggest(trial: optuna.Trial, config: StudyConfig) -> TrialParams:
     hyperparameters["lr"] = lr
     if config.search_extras:
         hyperparameters.update(_suggest_extras(trial, name, hyperparameters))
-    # A flat copy across optimizers lets the dashboard and MLflow plot every trial's lr on one axis.
-    trial.set_user_attr("lr", lr)
-    return TrialParams(name, lr, batch_size, hyperparameters)
+    return _recorded(trial, TrialParams(name, lr, batch_size, hyperparameters))
+
+
+def fixed(trial: optuna.Trial, config: StudyConfig) -> TrialParams:
+    """An enqueued trial: optimizer and batch size come from its fixed params, lr and the rest from its attrs.
+
+    The lr is recorded as a one-point distribution so the trial's params read like a searched trial's.
+    """
+    name = trial.suggest_categorical("optimizer", list(config.optimizers))
+    lr = float(trial.user_attrs[FIXED_LR_ATTR])
+    trial.suggest_float(f"lr_{name}", lr, lr, log=True)
+    batch_size = trial.suggest_categorical("batch_size", list(config.batch_sizes))
+    hyperparameters = get_spec(name).defaults(config.defaults)
+    hyperparameters.update(trial.user_attrs.get(FIXED_HYPERPARAMETERS_ATTR, {}))
+    hyperparameters["lr"] = lr
+    return _recorded(trial, TrialParams(name, lr, batch_size, hyperparameters))
+
+
+def choose(trial: optuna.Trial, config: StudyConfig) -> TrialParams:
+    """Fixed when the trial was enqueued with its configuration, otherwise searched."""
+    return fixed(trial, config) if FIXED_LR_ATTR in trial.user_attrs else suggest(trial, config)
+
+
+def _recorded(trial: optuna.Trial, params: TrialParams) -> TrialParams:
+    # A flat copy across optimizers lets the dashboard and MLflow plot every trial's lr on one axis; the full
+    # hyperparameters let a later retraining rebuild exactly this optimizer.
+    trial.set_user_attr("lr", params.lr)
+    trial.set_user_attr("hyperparameters", {k: _plain(v) for k, v in params.hyperparameters.items()})
+    return params
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _suggest_extras(trial: optuna.Trial, name: str, current: dict[str, Any]) -> dict[str, Any]:

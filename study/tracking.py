@@ -109,15 +109,22 @@ class StudyTracker:
             self.client.log_batch(run_id, metrics=m[:_BATCH], params=p[:90], tags=t[:90])
             m, p, t = m[_BATCH:], p[90:], t[90:]
 
-    def start_trial(self, trial_number: int, optimizer: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
-        """Creates the trial's child run, named after the trial and its optimizer, with all its params."""
+    def start_trial(
+        self, study_name: str, trial_number: int, optimizer: str, params: Mapping[str, Any], tags: Mapping[str, str]
+    ) -> str:
+        """Creates the trial's child run, named after the trial and its optimizer, with all its params.
+
+        Trials of a sub-study (``NAME.adam``, ``NAME.final``) are children of the same parent; their run names
+        start with the sub-study's suffix.
+        """
+        suffix = study_name.removeprefix(self.study_name).lstrip(".")
         run = self.client.create_run(
             self.experiment_id,
-            run_name=f"trial-{trial_number:03d}-{optimizer}",
+            run_name=f"{suffix + '-' if suffix else ''}trial-{trial_number:03d}-{optimizer}",
             tags={
                 MLFLOW_PARENT_RUN_ID: self.parent_run_id,
                 ROLE_TAG: "trial",
-                STUDY_TAG: self.study_name,
+                STUDY_TAG: study_name,
                 TRIAL_TAG: str(trial_number),
                 STATE_TAG: "RUNNING",
             },

@@ -43,11 +43,14 @@ def runs(tracking_uri: str, study: str = "tiny") -> tuple[Run, list[Run]]:
     client = MlflowClient(tracking_uri)
     experiment = client.get_experiment_by_name("tests")
     assert experiment is not None
-    found = client.search_runs([experiment.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study}'")
-    parents = [r for r in found if r.data.tags.get(ROLE_TAG) == "parent"]
+    parents = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`{STUDY_TAG}` = '{study}' and tags.`{ROLE_TAG}` = 'parent'"
+    )
     assert len(parents) == 1, f"expected one parent run, found {len(parents)}"
-    children = [r for r in found if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
-    children.sort(key=lambda r: int(r.data.tags["optuna.trial_number"]))
+    children = client.search_runs(
+        [experiment.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parents[0].info.run_id}'"
+    )
+    children.sort(key=lambda r: (r.data.tags[STUDY_TAG], int(r.data.tags["optuna.trial_number"])))
     return parents[0], children
 
 

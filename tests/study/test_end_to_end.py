@@ -88,7 +88,7 @@ class _AlwaysPrune(optuna.pruners.BasePruner):
 
 
 def test_pruned_trial_is_pruned_in_both_stores(tiny, monkeypatch) -> None:
-    monkeypatch.setattr("study.run.make_pruner", lambda config: _AlwaysPrune())
+    monkeypatch.setattr("study.protocols.make_pruner", lambda config: _AlwaysPrune())
     assert main(tiny.args(**{"--n-trials": "2", "--max-epochs": "3"})) == 1  # nothing completed
     study = tiny.load()
     _, children = tiny.runs()

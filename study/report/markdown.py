@@ -1,0 +1,312 @@
+"""``report.md``: the header, the tables, the figure links and the plain-language statements."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from study.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
+from study.report.analysis import ReportContent
+from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
+from study.report.lr_range import EDGE_WARNING
+from study.report.records import StudyData
+from study.report.stats import sentence, summary_sentence
+from study.report.tables import MILESTONES
+
+__all__ = ["DashboardInfo", "fmt", "md_table", "render", "summary_table"]
+
+PROTOCOL_LINES = {
+    "search": "search — one adaptive Optuna search over optimizer, learning rate and batch size",
+    "seed": "seed — the article's settings (Keras defaults, batch 64, 10 epochs) once per optimizer and seed",
+    "tuned": "tuned — an equal search budget per optimizer, then each one's best configuration retrained "
+    "with several seeds and tested once on the held-out test set",
+}
+
+HOW_TO_READ = {
+    "search": (
+        "The sampler (TPE) spends more trials on optimizers that did well early, so the number of trials per "
+        "optimizer differs and an optimizer with few trials had fewer chances to find a good learning rate. "
+        "Each row of the summary is that optimizer's single best trial, chosen on the same validation set it "
+        "is scored on: an optimistic number with no seed-to-seed spread. For a fair comparison run "
+        "`python -m study.run --protocol tuned` (equal budget per optimizer, several seeds, a held-out test)."
+    ),
+    "seed": (
+        "Nothing is tuned here: every optimizer runs at its Keras defaults, as in the article, so this compares "
+        "default settings rather than optimizers at their best (plain SGD and Adadelta suffer most from Keras' "
+        "small default learning rates). Rows are medians over the seeds; a difference smaller than the "
+        "seed-to-seed spread is noise."
+    ),
+    "tuned": (
+        "Each optimizer had the same number of search trials in its own sub-study; the search figures show how "
+        "those went. Its best configuration was then retrained with several seeds and evaluated once on the "
+        "held-out test set: the summary and the significance statement use those seeds, which makes this the "
+        "protocol to decide with."
+    ),
+}
+
+
+def fmt(value: float | int | None, spec: str = ".4f") -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _unique(values: Sequence[str | None]) -> str:
+    found = sorted({v for v in values if v})
+    return ", ".join(found) if found else "unknown"
+
+
+def _state_counts(data: StudyData) -> str:
+    states = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+    rows = []
+    for study in data.studies:
+        counts = Counter(t.state for t in data.trials if t.study == study)
+        rows.append([study, *(str(counts.get(s, 0)) for s in states), str(sum(counts.values()))])
+    return md_table(["Optuna study", "complete", "pruned", "failed", "running", "waiting", "all"], rows)
+
+
+def _header(data: StudyData, now: datetime) -> str:
+    params = [t.params for t in data.trials if t.params]
+    first = params[0] if params else {}
+    dataset = first.get("dataset") or data.parent_params.get("config.dataset")
+    on_test = (first.get("validate_on_test") or data.parent_params.get("config.validate_on_test")) == "True"
+    starts = [t.started for t in data.trials if t.started]
+    ends = [t.completed for t in data.trials if t.completed]
+    period = f"{min(starts):%Y-%m-%d %H:%M} – {max(ends or starts):%Y-%m-%d %H:%M}" if starts else "no trial started"
+    lines = [
+        f"# Optimizer comparison: {data.name}",
+        "",
+        f"- **Study**: `{data.name}` (Optuna studies: {', '.join(f'`{s}`' for s in data.studies)})",
+        f"- **Protocol**: {PROTOCOL_LINES.get(data.protocol, data.protocol)}",
+        f"- **Dataset**: {dataset or 'unknown'}, {first.get('train_samples', '?')} training images; validated on "
+        + ("the official test set" if on_test else "a held-out split of the training set"),
+        f"- **Device**: {_unique([t.tags.get('device_name') for t in data.trials])}",
+        f"- **Git SHA**: {_unique([t.tags.get('git_sha') for t in data.trials])}",
+        f"- **Trials ran**: {period}; report written {now:%Y-%m-%d %H:%M %Z}".rstrip(),
+        f"- **MLflow**: experiment `{data.experiment}`, parent run `{data.parent_run_id}` at `{data.tracking_uri}`",
+        "",
+        _state_counts(data),
+    ]
+    return "\n".join(lines)
+
+
+def summary_table(content: ReportContent) -> str:
+    """The article-style table: accuracy and loss at the chosen epochs, time, throughput, lr and batch."""
+    epochs = content.epochs
+    with_test = any(r.test_acc is not None for r in content.rows)
+    header = ["optimizer", "from"]
+    header += [f"val acc @{e}" for e in epochs] + [f"val loss @{e}" for e in epochs]
+    header += ["best val acc"] + (["test acc"] if with_test else []) + ["fit s", "samples/s", "lr", "batch"]
+    rows = []
+    for r in content.rows:
+        row = [f"**{r.optimizer}**", r.source]
+        row += [fmt(r.val_acc[e]) for e in epochs] + [fmt(r.val_loss[e]) for e in epochs]
+        row += [fmt(r.best_val_acc)] + ([fmt(r.test_acc)] if with_test else [])
+        row += [fmt(r.fit_seconds, ".1f"), fmt(r.samples_per_second, ".0f"), fmt(r.lr, ".3g"), fmt(r.batch_size, "d")]
+        rows.append(row)
+    return md_table(header, rows)
+
+
+def _figure(figures: Mapping[str, Path], name: str, alt: str) -> str:
+    return f"![{alt}](figures/{name})" if name in figures else f"_No data for this figure ({name})._"
+
+
+def _summary(content: ReportContent, figures: Mapping[str, Path]) -> str:
+    what = "the median over each optimizer's seeds" if content.data.repeat_trials else "each optimizer's best trial"
+    if not content.rows:
+        return "## Summary per optimizer\n\nNo trial chose an optimizer yet."
+    epochs = ", ".join(map(str, content.epochs))
+    return "\n\n".join(
+        [
+            "## Summary per optimizer",
+            f"Rows are {what}, best first. Validation accuracy and loss after epochs {epochs}; `fit s` is the whole "
+            "fit (validation included), `samples/s` the median epoch's training throughput.",
+            summary_table(content),
+            "## Learning curves",
+            _figure(figures, CURVES, "Validation accuracy and loss per epoch, per optimizer"),
+        ]
+    )
+
+
+def _article(content: ReportContent) -> str:
+    header = ["optimizer", "seeds"]
+    for e in ARTICLE_EPOCHS:
+        header += [f"ours @{e}", f"article @{e}", f"Δ pp @{e}"]
+    rows = []
+    for r in content.article:
+        row = [r.optimizer, str(r.n)]
+        for e in ARTICLE_EPOCHS:
+            row += [fmt(r.ours[e]), fmt(r.article[e]), fmt(r.diff_pp(e), "+.2f")]
+        rows.append(row)
+    first = [t.params for t in content.data.trials if t.params]
+    settings = first[0] if first else {}
+    gaps = []
+    if settings.get("defaults") not in (None, "keras"):
+        gaps.append(f"defaults {settings['defaults']} (the article: keras)")
+    if settings.get("batch_size") not in (None, str(ARTICLE_BATCH_SIZE)):
+        gaps.append(f"batch size {settings['batch_size']} (the article: {ARTICLE_BATCH_SIZE})")
+    if settings.get("train_samples") not in (None, "60000"):
+        gaps.append(f"{settings['train_samples']} training images (the article: 60000)")
+    note = f"\n\nThis run differs from the article's setting: {'; '.join(gaps)}." if gaps else ""
+    return (
+        "## Against the article\n\nOur validation accuracy (median over seeds) beside the article's, at its epochs; "
+        "Δ = ours − article in percentage points. `–`: that side has no number."
+        + note
+        + "\n\n"
+        + md_table(header, rows)
+    )
+
+
+def _lr(content: ReportContent, figures: Mapping[str, Path]) -> str:
+    if not content.lr_findings:
+        return "## Learning rate\n\nThis protocol searched no learning rate: every trial ran a fixed configuration."
+    rows, warnings = [], []
+    for f in content.lr_findings:
+        b = f.best
+        span = f"{f.lr_range[0]:.3g} – {f.lr_range[1]:.3g}" if f.lr_range else "–"
+        rows.append(
+            [
+                f.optimizer,
+                fmt(b.lr if b else None, ".3g"),
+                fmt(b.batch_size if b else None, "d"),
+                fmt(b.best_val_acc if b else None),
+                span,
+                f"**{EDGE_WARNING}**" if f.at_edge else "no",
+            ]
+        )
+        if f.at_edge and b:
+            warnings.append(f"- **{f.optimizer}**: {EDGE_WARNING} (best lr {b.lr:.3g} in {span}).")
+    text = [
+        "## Learning rate",
+        md_table(["optimizer", "best lr", "batch", "best val acc", "searched", "at edge"], rows),
+    ]
+    if warnings:
+        text.append("\n".join(warnings))
+    text.append(_figure(figures, LR, "Validation accuracy against learning rate, per optimizer"))
+    return "\n\n".join(text)
+
+
+def _batch(content: ReportContent, figures: Mapping[str, Path]) -> str:
+    if not content.batch_sizes:
+        return "## Batch size\n\nNo completed searched trial: no batch-size effect to show."
+    rows = []
+    for name, cells in content.batch_cells.items():
+        row = [name]
+        for size in content.batch_sizes:
+            cell = cells.get(size)
+            row.append(f"{cell.best:.4f} / {cell.median:.4f} (n={cell.n})" if cell else "–")
+        rows.append(row)
+    return "\n\n".join(
+        [
+            "## Batch size",
+            "Best / median validation accuracy of the completed searched trials at each batch size.",
+            md_table(["optimizer", *(str(s) for s in content.batch_sizes)], rows),
+            _figure(figures, BATCH, "Best and median validation accuracy per batch size"),
+        ]
+    )
+
+
+def _milestones(content: ReportContent, figures: Mapping[str, Path]) -> str:
+    rows = []
+    for name, cells in content.milestones.items():
+        row = [name]
+        for th in MILESTONES:
+            c = cells[th]
+            where = f"{c.median_seconds:.1f} s, " if c.median_seconds is not None else ""
+            row.append(f"{where}{c.median_epochs:g} ep ({c.reached}/{c.n})" if c.reached else f"– (0/{c.n})")
+        rows.append(row)
+    scope = "seeds" if content.data.repeat_trials else "trials"
+    return "\n\n".join(
+        [
+            "## Time to reach 97 / 98 / 99 % validation accuracy",
+            f"Median seconds (and epochs) among the {scope} that reached the threshold; (k/n): how many of the "
+            f"{scope} that trained reached it.",
+            md_table(["optimizer", *(f"{th:.0%}" for th in MILESTONES)], rows)
+            if rows
+            else "No trial trained an epoch.",
+            _figure(figures, TIME, "Time to reach each validation accuracy threshold"),
+        ]
+    )
+
+
+def _significance(content: ReportContent, figures: Mapping[str, Path]) -> str:
+    sig = content.significance
+    if sig is None:
+        return (
+            "## Significance\n\nThis protocol trains each configuration once, with no repeated seeds, so no "
+            "difference can be tested. Run `--protocol tuned` for seeds, confidence intervals and tests."
+        )
+    title = "## Final retraining on the test set" if sig.metric == "test accuracy" else "## Significance"
+    rows = [
+        [
+            s.optimizer,
+            str(s.n),
+            fmt(s.mean),
+            fmt(s.std),
+            f"{s.ci_low:.4f} – {s.ci_high:.4f}" if s.ci_low is not None and s.ci_high is not None else "–",
+        ]
+        for s in sig.spreads
+    ]
+    return "\n\n".join(
+        [
+            title,
+            f"{sig.metric.capitalize()} over the seeds: mean ± std, n, and the 95% confidence interval of the mean "
+            "(t distribution). Each optimizer is compared with the best by Welch's t-test, Holm-corrected at 5%.",
+            md_table(["optimizer", "n", "mean", "std", "95% CI"], rows),
+            "\n".join(f"- {sentence(c)}" for c in sig.comparisons) or "- Only one optimizer: nothing to compare.",
+            summary_sentence(sig.comparisons),
+            _figure(figures, SEEDS, f"{sig.metric} per seed"),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class DashboardInfo:
+    """Where the dashboard note and figures went, for the report's instructions."""
+
+    study: str  # the Optuna study carrying the note
+    storage_url: str
+    artifact_dir: Path | None  # None: a database server's study, which keeps the note only
+    uploaded: tuple[str, ...] = ()  # file names of the figures uploaded
+    error: str | None = None  # why the dashboard could not be updated
+
+
+def _dashboard(info: DashboardInfo) -> str:
+    if info.error:
+        return f"## Optuna dashboard\n\nNot updated: {info.error}"
+    command = f"optuna-dashboard {info.storage_url}"
+    if info.artifact_dir:
+        command += f" --artifact-dir {info.artifact_dir}"
+    figures = f" and the figure(s) {', '.join(f'`{f}`' for f in info.uploaded)}" if info.uploaded else ""
+    return (
+        f"## Optuna dashboard\n\nThe study `{info.study}` carries a summary note{figures} (under Artifacts). Open "
+        f"them with\n\n```\n{command} --port 8080\n```\n\nthen http://127.0.0.1:8080 and the study `{info.study}`."
+        + ("" if info.artifact_dir else " (A database server's study keeps no figure: only the note.)")
+    )
+
+
+def render(content: ReportContent, figures: Mapping[str, Path], dashboard: DashboardInfo, now: datetime) -> str:
+    data = content.data
+    parts = [_header(data, now), _summary(content, figures)]
+    if data.protocol == "seed":
+        parts.append(_article(content))
+    parts += [
+        _lr(content, figures),
+        _batch(content, figures),
+        _milestones(content, figures),
+        _significance(content, figures),
+        _dashboard(dashboard),
+        "## How to read this\n\n"
+        + HOW_TO_READ.get(data.protocol, HOW_TO_READ["search"])
+        + "\n\nBands in the curves span min–max; pp = percentage points; `–` = no data.",
+        "## Files\n\n- `trials.csv`: one row per trial of every Optuna study above.\n- `figures/`: the PNG figures.\n"
+        f"- The same folder is logged to the MLflow parent run `{data.parent_run_id}` under `report/`.",
+    ]
+    return "\n\n".join(parts) + "\n"

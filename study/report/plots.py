@@ -1,0 +1,217 @@
+"""The report's figures. Each function returns its ``Figure`` (tests read its axes), ``style.save`` writes it.
+
+Conventions across all of them: one colour per optimizer (``style.colour``), a title that says what is
+plotted and over what, labelled axes, learning rates and batch sizes on log axes.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+from study.article import ARTICLE_VAL_ACC
+from study.report.lr_range import EDGE_FRACTION, EDGE_WARNING
+from study.report.records import VAL_ACC, VAL_LOSS, TrialRecord
+from study.report.stats import Spread
+from study.report.style import colour, new_figure
+from study.report.tables import BatchCell, MilestoneCell
+
+__all__ = ["batch_effect", "learning_curves", "lr_scatter", "seed_spread", "time_to_accuracy"]
+
+
+def _band(trials: Sequence[TrialRecord], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
+    """Per epoch: median, min and max over the trials that reached that epoch."""
+    epochs = sorted({e for t in trials for e in t.curves.get(key, {})})
+    med, low, high = [], [], []
+    for e in epochs:
+        values = [v for t in trials if (v := t.at(key, e)) is not None]
+        med.append(statistics.median(values))
+        low.append(min(values))
+        high.append(max(values))
+    return epochs, med, low, high
+
+
+def learning_curves(groups: Mapping[str, Sequence[TrialRecord]], over: str, article: bool = False) -> Figure:
+    """Validation accuracy and loss per epoch: one median line and a min–max band per optimizer.
+
+    ``over`` names what the band spans ("seeds", "completed trials"); ``article`` adds the article's
+    accuracies at epochs 1, 5 and 10 as crosses in the optimizer's colour.
+    """
+    fig = new_figure(11, 4.4)
+    acc_ax, loss_ax = fig.subplots(1, 2)
+    for name, trials in groups.items():
+        for ax, key in ((acc_ax, VAL_ACC), (loss_ax, VAL_LOSS)):
+            epochs, med, low, high = _band(trials, key)
+            if not epochs:
+                continue
+            ax.plot(epochs, med, marker="o", ms=3, color=colour(name), label=f"{name} (n={len(trials)})")
+            if len(trials) > 1:
+                ax.fill_between(epochs, low, high, color=colour(name), alpha=0.18, linewidth=0)
+        if article and name in ARTICLE_VAL_ACC:
+            points = ARTICLE_VAL_ACC[name]
+            acc_ax.scatter(list(points), list(points.values()), marker="x", s=60, color=colour(name), zorder=3)
+    acc_ax.set(title="Validation accuracy", xlabel="epoch", ylabel="validation accuracy")
+    loss_ax.set(title="Validation loss", xlabel="epoch", ylabel="validation loss (log scale)")
+    if loss_ax.has_data():
+        loss_ax.set_yscale("log")
+    for ax in (acc_ax, loss_ax):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    handles, labels = acc_ax.get_legend_handles_labels()
+    if article:
+        handles.append(Line2D([], [], marker="x", color="black", linestyle="none"))
+        labels.append("article (×)")
+    if handles:
+        acc_ax.legend(handles, labels, fontsize=8, loc="lower right")
+    fig.suptitle(f"Learning curves per optimizer — median line, band = min–max over {over}")
+    return fig
+
+
+def _grid(fig: Figure, n: int, cols: int = 3) -> list[Axes]:
+    cols = min(cols, max(n, 1))
+    rows = max(1, math.ceil(n / cols))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel().tolist()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return axes[:n]
+
+
+def lr_scatter(
+    groups: Mapping[str, Sequence[TrialRecord]],
+    ranges: Mapping[str, tuple[float, float] | None],
+    flagged: Sequence[str] = (),
+) -> Figure:
+    """One panel per optimizer: each searched trial's best validation accuracy against its lr.
+
+    Filled: completed; hollow: pruned or failed; star: the best. Grey bands are the outer 10% (log scale) of
+    the searched range; a best trial inside one gets the panel title's warning to widen the range.
+    """
+    n = len(groups)
+    fig = new_figure(4.2 * min(3, max(n, 1)), 3.5 * max(1, math.ceil(n / 3)) + 0.5)
+    for ax, (name, trials) in zip(_grid(fig, n), groups.items(), strict=True):
+        c = colour(name)
+        points = [t for t in trials if t.lr is not None and t.best_val_acc is not None]
+        done = [t for t in points if t.state == "COMPLETE"]
+        other = [t for t in points if t.state != "COMPLETE"]
+        ax.scatter([t.lr for t in done], [t.best_val_acc for t in done], color=c, s=22, label="completed")
+        ax.scatter([t.lr for t in other], [t.best_val_acc for t in other], facecolors="none", edgecolors=c, s=22)
+        if done:
+            best = max(done, key=lambda t: t.best_val_acc or 0.0)
+            ax.scatter([best.lr], [best.best_val_acc], marker="*", s=220, color=c, edgecolors="black", zorder=3)
+        lr_range = ranges.get(name)
+        if lr_range:
+            low, high = lr_range
+            ratio = (high / low) ** EDGE_FRACTION
+            ax.axvspan(low, low * ratio, color="0.85", zorder=0)
+            ax.axvspan(high / ratio, high, color="0.85", zorder=0)
+            ax.set_xlim(low / ratio**0.3, high * ratio**0.3)
+        ax.set_xscale("log")
+        warn = name in flagged
+        ax.set_title(f"{name}\n{EDGE_WARNING}" if warn else name, color="tab:red" if warn else "black", fontsize=10)
+        ax.set(xlabel="learning rate (log scale)", ylabel="best validation accuracy")
+        ax.grid(alpha=0.3, which="both")
+    fig.legend(
+        handles=[
+            Line2D([], [], marker="o", color="0.3", linestyle="none", label="completed"),
+            Line2D([], [], marker="o", markerfacecolor="none", color="0.3", linestyle="none", label="pruned / failed"),
+            Line2D(
+                [], [], marker="*", markersize=12, color="0.3", markeredgecolor="black", linestyle="none", label="best"
+            ),
+        ],
+        loc="outside lower center",
+        ncols=3,
+        fontsize=8,
+    )
+    fig.suptitle("Validation accuracy against learning rate (grey: outer 10% of the searched range, log scale)")
+    return fig
+
+
+def batch_effect(sizes: Sequence[int], table: Mapping[str, Mapping[int, BatchCell]]) -> Figure:
+    """Per optimizer, best (solid) and median (dashed) validation accuracy of the trials at each batch size."""
+    fig = new_figure(7.5, 4.6)
+    ax = fig.subplots()
+    for name, cells in table.items():
+        xs = [s for s in sizes if s in cells]
+        if not xs:
+            continue
+        ax.plot(xs, [cells[s].best for s in xs], marker="o", color=colour(name), label=name)
+        ax.plot(xs, [cells[s].median for s in xs], marker="o", ms=3, linestyle="--", color=colour(name), alpha=0.7)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(sizes), [str(s) for s in sizes])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set(
+        title="Batch size effect: best (solid) and median (dashed) validation accuracy",
+        xlabel="batch size (log scale)",
+        ylabel="validation accuracy",
+    )
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def time_to_accuracy(table: Mapping[str, Mapping[float, MilestoneCell]]) -> Figure:
+    """Grouped bars: per accuracy threshold, each optimizer's median seconds, labelled k/n reached."""
+    fig = new_figure(8.5, 4.6)
+    ax = fig.subplots()
+    thresholds = sorted({th for row in table.values() for th in row})
+    width = 0.8 / max(len(table), 1)
+    for i, (name, row) in enumerate(table.items()):
+        xs = [j + (i - (len(table) - 1) / 2) * width for j in range(len(thresholds))]
+        heights = [
+            row[th].median_seconds if th in row and row[th].median_seconds is not None else 0.0 for th in thresholds
+        ]
+        bars = ax.bar(xs, heights, width=width * 0.95, color=colour(name), label=name)
+        for bar, th in zip(bars, thresholds, strict=True):
+            cell = row.get(th)
+            if cell:
+                ax.annotate(
+                    f"{cell.reached}/{cell.n}",
+                    (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax.set_xticks(range(len(thresholds)), [f"{th:.0%}" for th in thresholds])
+    ax.set(
+        title="Time to reach a validation accuracy (median over the trials that reached it; k/n reached)",
+        xlabel="validation accuracy threshold",
+        ylabel="seconds of training (median)",
+    )
+    ax.grid(alpha=0.3, axis="y")
+    if table:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def seed_spread(values: Mapping[str, Sequence[float]], spreads: Sequence[Spread], metric: str, title: str) -> Figure:
+    """Every seed as a dot, the mean as a bar-less marker with its 95% t interval, best optimizer first."""
+    fig = new_figure(max(5.0, 1.2 * len(spreads) + 2), 4.6)
+    ax = fig.subplots()
+    for x, s in enumerate(spreads):
+        seeds = values[s.optimizer]
+        offsets = [(k - (len(seeds) - 1) / 2) * 0.06 for k in range(len(seeds))]
+        ax.scatter([x + o for o in offsets], seeds, color=colour(s.optimizer), alpha=0.6, s=18, label=s.optimizer)
+        if s.ci_low is not None and s.ci_high is not None:
+            ax.errorbar(
+                [x + 0.25],
+                [s.mean],
+                yerr=[[s.mean - s.ci_low], [s.ci_high - s.mean]],
+                fmt="D",
+                capsize=4,
+                color=colour(s.optimizer),
+            )
+        else:
+            ax.scatter([x + 0.25], [s.mean], marker="D", color=colour(s.optimizer))
+    ax.set_xticks(range(len(spreads)), [f"{s.optimizer}\n(n={s.n})" for s in spreads])
+    ax.set(title=title, xlabel="optimizer (best mean first)", ylabel=metric)
+    ax.grid(alpha=0.3, axis="y")
+    if spreads:
+        ax.legend(fontsize=8, loc="lower left")
+    return fig
