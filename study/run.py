@@ -28,6 +28,7 @@ from study.environment import resolve_device
 from study.objective import quiet_lightning
 from study.progress import Progress, format_duration
 from study.protocols import StudyContext, run_protocol
+from study.report import write_report
 from study.stores import check_storage, check_tracking_uri, open_storage
 from study.summary import OptimizerSummary, format_table, summarize
 from study.tracking import StudyTracker
@@ -35,6 +36,7 @@ from study.tracking import StudyTracker
 __all__ = ["main"]
 
 DEFAULT = StudyConfig()
+REPORTS = Path("reports")
 
 
 def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
@@ -128,12 +130,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     study_id = storage.get_study_id_from_name(studies[0].study_name) if studies else 0
     print("\n".join(ui_commands(config, tracker, study_id)), flush=True)
+    if config.report and status != "KILLED":
+        _write_report(config)
     if status == "KILLED":
         return 130
     if not any(t.state == TrialState.COMPLETE for t in trials):
         print(f"{parser.prog}: no trial completed", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_report(config: StudyConfig) -> None:
+    """The comparison report; a failure here is reported but does not change the study's exit code."""
+    try:
+        path = write_report(
+            config.study_name, config.storage_url, config.tracking_uri, config.experiment, REPORTS / config.study_name
+        )
+    except Exception as err:  # noqa: BLE001 - the study's records are already complete
+        print(f"report not written: {type(err).__name__}: {err}", file=sys.stderr)
+        return
+    print(f"report: {path} (also logged to the parent MLflow run under report/)", flush=True)
 
 
 def _studies_of(name: str, storage: BaseStorage) -> list[optuna.Study]:

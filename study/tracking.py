@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
@@ -41,6 +42,17 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def artifact_location(tracking_uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside its database, not under whatever folder the run started in.
+
+    Servers (http://) and other databases choose their own artifact root: None leaves it to them.
+    """
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (database.resolve().parent / "artifacts").as_uri()
+
+
 def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     """MLflow params are strings: nested mappings become dotted keys, sequences their repr."""
     out: dict[str, str] = {}
@@ -66,7 +78,11 @@ class StudyTracker:
         """Continues the study's parent run if one exists in the experiment, else creates it."""
         client = MlflowClient(tracking_uri)
         found = client.get_experiment_by_name(experiment)
-        experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+        experiment_id = (
+            found.experiment_id
+            if found
+            else client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
+        )
         parents = client.search_runs(
             [experiment_id],
             filter_string=f"tags.`{ROLE_TAG}` = 'parent' and tags.`{STUDY_TAG}` = '{study_name}'",

@@ -38,7 +38,7 @@ def write_figures(content: ReportContent, folder: Path) -> dict[str, Path]:
         written[LR] = save(lr_scatter(searched, ranges, content.flagged), folder / LR)
     if content.batch_sizes:
         written[BATCH] = save(batch_effect(content.batch_sizes, content.batch_cells), folder / BATCH)
-    if content.milestones:
+    if any(cell.reached for row in content.milestones.values() for cell in row.values()):
         written[TIME] = save(time_to_accuracy(content.milestones), folder / TIME)
     sig = content.significance
     if sig and sig.spreads:

@@ -57,10 +57,11 @@ def open_checked_storage(url: str) -> BaseStorage:
 
 
 def study_names(storage: BaseStorage, name: str) -> list[str]:
-    """NAME first (when it exists), then its sub-studies NAME.<suffix> in name order."""
+    """NAME first (when it exists), then its sub-studies NAME.<suffix> in name order, NAME.final last: the
+    order the tuned protocol runs them in."""
     names = optuna.study.get_all_study_names(storage)
     mine = [n for n in names if n == name or n.startswith(name + ".")]
-    return sorted(mine, key=lambda n: (n != name, n))
+    return sorted(mine, key=lambda n: (n != name, n == f"{name}.final", n))
 
 
 def _client(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:

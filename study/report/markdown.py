@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -114,22 +115,43 @@ def summary_table(content: ReportContent) -> str:
     return md_table(header, rows)
 
 
+def configured_optimizers(data: StudyData) -> list[str]:
+    """The optimizers the study's first invocation asked for (the parent run logs the list as text)."""
+    try:
+        names = ast.literal_eval(data.parent_params.get("config.optimizers", "[]"))
+    except (ValueError, SyntaxError):
+        return []
+    return [str(n) for n in names] if isinstance(names, list | tuple) else []
+
+
 def _figure(figures: Mapping[str, Path], name: str, alt: str) -> str:
     return f"![{alt}](figures/{name})" if name in figures else f"_No data for this figure ({name})._"
 
 
-def _summary(content: ReportContent, figures: Mapping[str, Path]) -> str:
+def _summary(content: ReportContent) -> str:
     what = "the median over each optimizer's seeds" if content.data.repeat_trials else "each optimizer's best trial"
+    missing = [n for n in configured_optimizers(content.data) if n not in {r.optimizer for r in content.rows}]
+    absent = f"\n\nConfigured but without any trial: {', '.join(missing)}." if missing else ""
     if not content.rows:
-        return "## Summary per optimizer\n\nNo trial chose an optimizer yet."
+        return "## Summary per optimizer\n\nNo trial chose an optimizer yet." + absent
     epochs = ", ".join(map(str, content.epochs))
     return "\n\n".join(
         [
             "## Summary per optimizer",
             f"Rows are {what}, best first. Validation accuracy and loss after epochs {epochs}; `fit s` is the whole "
-            "fit (validation included), `samples/s` the median epoch's training throughput.",
+            "fit (validation included), `samples/s` the median epoch's training throughput." + absent,
             summary_table(content),
+        ]
+    )
+
+
+def _curves(content: ReportContent, figures: Mapping[str, Path]) -> str:
+    over = "its seeds" if content.data.repeat_trials else "its completed trials"
+    return "\n\n".join(
+        [
             "## Learning curves",
+            f"Validation accuracy and loss per epoch: for each optimizer the median over {over}, the band their "
+            "min–max.",
             _figure(figures, CURVES, "Validation accuracy and loss per epoch, per optimizer"),
         ]
     )
@@ -231,7 +253,9 @@ def _milestones(content: ReportContent, figures: Mapping[str, Path]) -> str:
             md_table(["optimizer", *(f"{th:.0%}" for th in MILESTONES)], rows)
             if rows
             else "No trial trained an epoch.",
-            _figure(figures, TIME, "Time to reach each validation accuracy threshold"),
+            _figure(figures, TIME, "Time to reach each validation accuracy threshold")
+            if TIME in figures
+            else f"_No {scope[:-1]} reached {MILESTONES[0]:.0%}: no figure._",
         ]
     )
 
@@ -294,7 +318,7 @@ def _dashboard(info: DashboardInfo) -> str:
 
 def render(content: ReportContent, figures: Mapping[str, Path], dashboard: DashboardInfo, now: datetime) -> str:
     data = content.data
-    parts = [_header(data, now), _summary(content, figures)]
+    parts = [_header(data, now), _summary(content), _curves(content, figures)]
     if data.protocol == "seed":
         parts.append(_article(content))
     parts += [

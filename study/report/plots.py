@@ -26,11 +26,12 @@ __all__ = ["batch_effect", "learning_curves", "lr_scatter", "seed_spread", "time
 
 
 def _band(trials: Sequence[TrialRecord], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
-    """Per epoch: median, min and max over the trials that reached that epoch."""
-    epochs = sorted({e for t in trials for e in t.curves.get(key, {})})
+    """Per epoch: median, min and max over the trials that reached that epoch (finite values only: a blown-up
+    loss would flatten every other line)."""
+    epochs = sorted({e for t in trials for e, v in t.curves.get(key, {}).items() if math.isfinite(v)})
     med, low, high = [], [], []
     for e in epochs:
-        values = [v for t in trials if (v := t.at(key, e)) is not None]
+        values = [v for t in trials if (v := t.at(key, e)) is not None and math.isfinite(v)]
         med.append(statistics.median(values))
         low.append(min(values))
         high.append(max(values))
@@ -184,6 +185,7 @@ def time_to_accuracy(table: Mapping[str, Mapping[float, MilestoneCell]]) -> Figu
         xlabel="validation accuracy threshold",
         ylabel="seconds of training (median)",
     )
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3, axis="y")
     if table:
         ax.legend(fontsize=8)

@@ -93,10 +93,6 @@ class StudyData:
         has them (seed, tuned), else the searched trials."""
         return self.repeat_trials or self.search_trials
 
-    @property
-    def optimizers(self) -> list[str]:
-        return ordered_optimizers(t.optimizer for t in self.trials if t.optimizer)
-
 
 def ordered_optimizers(names: Iterable[str]) -> list[str]:
     """Registry order (the same in every table and legend), unknown names after it alphabetically."""

@@ -82,8 +82,8 @@ def compare_to_best(values: Mapping[str, Sequence[float]]) -> list[Comparison]:
     best = max(present, key=lambda name: statistics.fmean(present[name]))
     others = sorted((n for n in present if n != best), key=lambda n: -statistics.fmean(present[n]))
     tests = {name: _welch(present[best], present[name]) for name in others}
-    tested = [name for name in others if tests[name][0] is not None]
-    adjusted = dict(zip(tested, holm([tests[n][0] for n in tested]), strict=True))  # type: ignore[misc]
+    raw = {name: p for name, (p, _) in tests.items() if p is not None}
+    adjusted = dict(zip(raw, holm(list(raw.values())), strict=True))
     return [
         Comparison(
             best=best,
@@ -119,10 +119,13 @@ def summary_sentence(comparisons: Sequence[Comparison]) -> str:
         return "Fewer than two optimizers have results: nothing to compare."
     best = comparisons[0].best
     better = [c.other for c in comparisons if c.significant]
-    tied = [c.other for c in comparisons if not c.significant]
+    tied = [c.other for c in comparisons if c.p_holm is not None and not c.significant]
+    untested = [c.other for c in comparisons if c.p_holm is None]
     parts = []
     if better:
         parts.append(f"{best} is significantly better than {', '.join(better)}")
     if tied:
         parts.append(f"{best} cannot be told apart from {', '.join(tied)} with these seeds")
+    if untested:
+        parts.append(f"{', '.join(untested)} could not be tested (rerun with --seeds 3 or more)")
     return f"Holm-corrected at {ALPHA:.0%}: " + "; ".join(parts) + "."

@@ -117,3 +117,19 @@ def test_diverging_learning_rate_is_pruned_with_its_reason(tiny) -> None:
         assert run.info.status == "KILLED"
         assert run.data.tags["optuna.state_reason"].startswith("diverged")
     assert code == (0 if any(t.state == TrialState.COMPLETE for t in study.trials) else 1)
+
+
+def test_the_report_is_written_at_the_end_and_logged_to_the_parent_run(tiny, monkeypatch) -> None:
+    monkeypatch.chdir(tiny.tmp)  # reports/ is relative to the working directory
+    args = [a for a in tiny.args(**{"--n-trials": "2"}) if a != "--no-report"]
+    assert main(args) == 0
+    report = tiny.tmp / "reports" / "tiny" / "report.md"
+    assert report.exists() and "adam" in report.read_text()
+    assert (tiny.tmp / "reports" / "tiny" / "trials.csv").exists()
+    parent, _ = tiny.runs()
+    from mlflow import MlflowClient
+
+    logged = [a.path for a in MlflowClient(tiny.tracking_uri).list_artifacts(parent.info.run_id, "report")]
+    assert "report/report.md" in logged
+    # artifacts live beside the tracking database, not in the working directory
+    assert (tiny.tmp / "artifacts").is_dir()
