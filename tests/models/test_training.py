@@ -82,17 +82,17 @@ def test_same_seed_same_run(real_data_dir: Path, make_trainer: Callable[..., L.T
 
 
 def test_article_first_epoch_reaches_97_5(real_data_dir: Path, make_trainer: Callable[..., L.Trainer]) -> None:
-    """One epoch, batch 64, Adam at Keras' defaults, Keras init, x / 255, 55k/5k: >= 97.5% val accuracy.
+    """The article's first epoch: batch 64, Adam at Keras' defaults, Keras init, x / 255, all 60k images
+    (938 steps), validated on the 10k test set as the article did: >= 97.5% (the article: 97.72%).
 
-    Seed 0 gives 97.56% here (2-core Xeon, 1 thread); over seeds 0-7 the first epoch ends at
-    97.37% +- 0.21% (97.08..97.64): the threshold sits near the median of that distribution, so
-    this pins one seeded run rather than a typical one.
+    Over seeds 0-4 this setting gives 97.78% +- 0.11% (min 97.61%) on the 2-core Xeon here. With a 55k/5k
+    split instead, seeds 0-7 give 97.37% +- 0.21%: the held-out 5k validation images are harder than the test set.
     """
-    L.seed_everything(0, verbose=False)
-    dm = ImageDataModule("mnist", data_dir=real_data_dir, batch_size=64)
+    L.seed_everything(1, verbose=False)
+    dm = ImageDataModule("mnist", data_dir=real_data_dir, batch_size=64, validate_on_test=True)
     model = ImageClassifier(ArticleCNN(init="keras"), lambda p: build_optimizer("adam", p, convention="keras"))
     trainer = make_trainer(max_epochs=1, num_sanity_val_steps=0)
     trainer.fit(model, datamodule=dm)
-    assert dm.num_train_samples == 55000 and trainer.global_step == 860
+    assert dm.num_train_samples == 60000 and trainer.global_step == 938
     val_acc = trainer.callback_metrics["val/acc"].item()
     assert val_acc >= 0.975, val_acc
