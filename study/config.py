@@ -70,11 +70,11 @@ class StudyConfig:
     # Optuna study name; the MLflow parent run carries it too, so rerunning it continues both.
     study_name: str = "mnist-optimizers"
     # Trials to run in this invocation (search); with --protocol tuned, the trial budget of each optimizer.
-    n_trials: int = 16
+    n_trials: int = 30
     # Stop starting new trials after this many seconds (None: no limit); a running trial finishes.
     timeout: float | None = 720.0
     # Training epochs per trial.
-    max_epochs: int = 2
+    max_epochs: int = 3
     # Dataset: mnist, fashion-mnist or cifar10.
     dataset: str = "mnist"
     # Folder holding <Dataset>/raw/ files (None: $OPTIMIZER_STUDY_DATA_DIR, else data/).

@@ -29,6 +29,7 @@ from study.objective import quiet_lightning
 from study.progress import Progress, format_duration
 from study.protocols import StudyContext, run_protocol
 from study.report import write_report
+from study.report.dashboard import artifact_dir_for
 from study.stores import check_storage, check_tracking_uri, open_storage
 from study.summary import OptimizerSummary, format_table, summarize
 from study.tracking import StudyTracker
@@ -80,7 +81,9 @@ def ui_commands(config: StudyConfig, tracker: StudyTracker, study_id: int) -> li
     else:
         lines.append(f"MLflow UI:        {bin_dir / 'mlflow'} ui --backend-store-uri {config.tracking_uri} --port 5000")
         lines.append(f"                  then open http://127.0.0.1:5000/{tracker.parent_url_path()}")
-    lines.append(f"Optuna dashboard: {bin_dir / 'optuna-dashboard'} {config.storage_url} --port 8080")
+    artifacts = artifact_dir_for(config.storage_url)
+    artifact_option = f" --artifact-dir {artifacts}" if artifacts else ""
+    lines.append(f"Optuna dashboard: {bin_dir / 'optuna-dashboard'} {config.storage_url}{artifact_option} --port 8080")
     lines.append(f"                  then open http://127.0.0.1:8080/dashboard/studies/{study_id}")
     return lines
 
