@@ -1,6 +1,6 @@
 # The README's two commands: `make run` (the main job) and `make test` (the suite CI runs).
 # Both bootstrap what they need on a fresh machine: the .venv (rebuilt when pyproject.toml changes),
-# the MNIST files (copied from ../shared/data when that folder exists), PostgreSQL for the storage tests.
+# the MNIST files (copied from ../shared/data when that folder exists), PostgreSQL and Chromium for the tests.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -26,13 +26,15 @@ data:
 	  fi; \
 	done
 
-# PostgreSQL backs the `--storage postgresql://` tests; installed from Debian's packages when missing.
+# PostgreSQL backs the `--storage postgresql://` tests and Chromium the browser tests of the two UIs; both come
+# from Debian's packages when missing (as root), else those tests are skipped.
+SYSTEM_PACKAGES = $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) $(if $(shell command -v chromium),,chromium)
 system-deps:
-	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@if [ -n "$(strip $(SYSTEM_PACKAGES))" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing PostgreSQL (Debian packages) for the storage tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
-	  else echo "PostgreSQL not found: its storage tests will be skipped"; fi; \
+	    echo "installing $(strip $(SYSTEM_PACKAGES)) (Debian packages) for the storage and browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	  else echo "missing $(strip $(SYSTEM_PACKAGES)): their tests will be skipped"; fi; \
 	fi
 
 run: $(STAMP) data

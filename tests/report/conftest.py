@@ -115,6 +115,8 @@ class Stores:
             "defaults": "keras" if spec.role == "seed" else "torch",
             "seed": str(spec.seed),
         }
+        if spec.optimizer == "momentum":
+            params["opt.momentum"] = "0.9"
         metrics = []
         for epoch, acc in enumerate(accs, start=1):
             for key, value in {

@@ -101,6 +101,7 @@ def test_seed_table_sets_the_article_beside_ours(built) -> None:
     assert article == 0.9908
     assert abs(diff - 100 * (ours - article)) < 0.006
     assert "| adagrad | 0 | – | 0.8411 | – |" in text  # the article's optimizer we did not run
+    assert "The momentum row is SGD with momentum 0.9." in text
 
 
 def test_final_sub_study_gets_a_significance_statement(built) -> None:

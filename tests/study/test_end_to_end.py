@@ -133,3 +133,19 @@ def test_the_report_is_written_at_the_end_and_logged_to_the_parent_run(tiny, mon
     assert "report/report.md" in logged
     # artifacts live beside the tracking database, not in the working directory
     assert (tiny.tmp / "artifacts").is_dir()
+
+
+def test_search_extras_reach_the_optimizer_and_the_records(tiny) -> None:
+    args = tiny.args(**{"--optimizers": "momentum,adam", "--n-trials": "4"})
+    assert main([*args, "--search-extras"]) == 0
+    study = tiny.load()
+    _, children = tiny.runs()
+    for trial, run in zip(study.trials, children, strict=True):
+        name = trial.params["optimizer"]
+        hyper = trial.user_attrs["hyperparameters"]
+        if name == "momentum":
+            assert run.data.params["opt.momentum"] == str(trial.params["momentum_momentum"]) == str(hyper["momentum"])
+        else:
+            beta1 = trial.params["beta1_adam"]
+            assert hyper["betas"][0] == beta1
+            assert run.data.params["opt.betas"].startswith(f"({beta1}, ")

@@ -9,9 +9,9 @@ import sys
 import time
 
 from optuna.trial import TrialState
-from testsupport import PROJECT_ROOT
 
 from study.run import main
+from testsupport import PROJECT_ROOT
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-from testsupport import free_port, wait_for_http
 
 from study.run import main
+from testsupport import free_port, wait_for_http
 
 
 def test_postgresql_storage(tiny, postgres_url: str) -> None:
