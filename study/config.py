@@ -49,6 +49,8 @@ PROTOCOL_PRESETS: dict[str, dict[str, Any]] = {
         "timeout": None,
         "seeds": 1,
     },
+    # A timeout could stop one optimizer's sub-study short and break the equal budget: none unless asked for.
+    "tuned": {"timeout": None},
 }
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
 NORMALIZATIONS = ("unit", "standard")

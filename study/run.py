@@ -66,7 +66,10 @@ def load_data(config: StudyConfig, device: str) -> ImageDataModule:
         device=device,
     )
     data.prepare_data()
-    data.setup("fit")
+    try:
+        data.setup("fit")
+    except ValueError as err:  # the only size the split can reject is the requested subset
+        raise ConfigError("--train-size", f"{err}; accepted: 1 up to the training split's size") from None
     return data
 
 
@@ -96,7 +99,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2
-    print("configuration:", json.dumps({**config.to_dict(), "resolved_device": device}, indent=2), flush=True)
     quiet_lightning()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -104,7 +106,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DatasetUnavailableError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 1
+    except ConfigError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
 
+    print("configuration:", json.dumps({**config.to_dict(), "resolved_device": device}, indent=2), flush=True)
     storage = open_storage(config.storage_url)
     tracker = StudyTracker.open(config.tracking_uri, config.experiment, config.study_name, config.to_dict())
     progress = Progress(config.n_trials, config.timeout, config.max_epochs)
@@ -117,6 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         status = "KILLED"
         print("interrupted: the running trial is recorded as FAIL in Optuna and MLflow", file=sys.stderr)
+    except BaseException:
+        status = "FAILED"  # the parent run must not read FINISHED after a crash
+        raise
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
         studies = studies or _studies_of(config.study_name, storage)

@@ -21,6 +21,7 @@ CASES = {
     "lr range of unknown optimizer": (["--lr-range", "lion=1e-5:1e-2"], "--lr-range"),
     "unknown dataset": (["--dataset", "imagenet"], "--dataset"),
     "unknown sampler": (["--sampler", "grid"], "--sampler"),
+    "subset larger than the split": (["--train-size", "100000"], "--train-size"),
     "bad batch sizes": (["--batch-sizes", "64,0"], "--batch-sizes"),
     "unreachable postgres storage": (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "--storage"),
     "storage of unknown scheme": (["--storage", "redis://127.0.0.1:1"], "--storage"),

@@ -29,6 +29,13 @@ def test_defaults_cover_every_registered_optimizer() -> None:
     assert StudyConfig().tracking_uri == "sqlite:///mlruns/mlflow.db"
 
 
+def test_protocol_presets_sit_below_the_file_and_the_command_line() -> None:
+    assert parse_config(["--protocol", "tuned"]).timeout is None
+    assert parse_config(["--protocol", "tuned", "--timeout", "60"]).timeout == 60
+    seed = parse_config(["--protocol", "seed", "--max-epochs", "2"])
+    assert (seed.max_epochs, seed.batch_sizes, seed.defaults, seed.validate_on_test) == (2, (64,), "keras", True)
+
+
 def test_lr_range_from_the_command_line() -> None:
     resolved = parse_config(["--lr-range", "adam=1e-5:1e-3", "--lr-range", "sgd=0.01:1"])
     assert resolved.lr_ranges == {"adam": (1e-5, 1e-3), "sgd": (0.01, 1.0)}
