@@ -7,7 +7,10 @@
 - ``tuned``: the fair comparison (DeepOBS, Choi et al. 2019): one sub-study ``NAME.<optimizer>`` per
   optimizer with the same trial budget each, so pruning compares trials of one optimizer only; then the best
   configuration of each is retrained with ``--seeds`` fresh seeds in ``NAME.final`` and tested once on the
-  held-out test set.
+  held-out test set. Every sub-study's sampler starts from the same seed, so its random startup trials sit at
+  the same relative positions of each optimizer's own lr range with the same batch sizes: a paired design in
+  which no optimizer gets luckier draws than another (with n_trials <= 8, TPE's startup, it is a paired random
+  search).
 
 Every protocol is resumable: rerunning tops each (sub-)study up to its budget instead of starting over.
 """
