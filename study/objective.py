@@ -21,6 +21,7 @@ from optimizers.registry import build_optimizer
 from study.environment import environment_tags
 from study.epoch_logger import EpochLogger
 from study.search_space import TrialParams, choose
+from study.tracking import RUN_ID_ATTR
 from study.trial_monitor import EpochRecord, TrialMonitor
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class Objective:
         run_id = self.tracker.start_trial(
             trial.study.study_name, trial.number, params.optimizer, run_params, self.environment
         )
-        trial.set_user_attr("mlflow_run_id", run_id)
+        trial.set_user_attr(RUN_ID_ATTR, run_id)
         on_epoch = functools.partial(self.on_epoch, trial.number) if self.on_epoch else None
         monitor = TrialMonitor(trial, self.data.num_classes, on_epoch)
         trainer = L.Trainer(

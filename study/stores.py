@@ -11,7 +11,6 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
@@ -102,8 +101,3 @@ def check_tracking_uri(uri: str, *, default: bool = False) -> None:
         )
     else:
         raise ConfigError("--tracking-uri", f"unsupported URI {uri!r}; accepted: {_ACCEPTED_TRACKING}")
-
-
-def silence_optuna() -> None:
-    """Our own progress lines replace Optuna's per-trial INFO logging."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)

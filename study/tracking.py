@@ -21,6 +21,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 __all__ = [
     "MLFLOW_STATUS",
     "ROLE_TAG",
+    "RUN_ID_ATTR",
     "STATE_TAG",
     "STUDY_TAG",
     "TRIAL_TAG",
