@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -82,4 +81,3 @@ def test_dashboard_opens_the_study(tiny) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    time.sleep(0)
