@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: run test data lint system-deps report
+.PHONY: run test test-fast data lint typecheck system-deps report
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,5 +44,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) data system-deps lint
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# The whole suite: the default tests first, then the ones marked slow (long trainings, many processes).
+test: test-fast
+	$(BIN)/python -m pytest -m slow $(ARGS)
+
+# What a developer runs between changes: everything but the slow tests.
+test-fast: $(STAMP) data system-deps lint typecheck
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)

@@ -87,7 +87,7 @@ def machine_description(device: torch.device) -> str:
 def _train(loader_or_dm: Any, args: argparse.Namespace, accelerator: str) -> float:
     """Samples/s of one timed run of ``args.steps`` steps."""
     torch.manual_seed(args.seed)
-    model = ImageClassifier(ArticleCNN(), lambda params: build_optimizer("adam", params, convention="keras"))
+    model = ImageClassifier(ArticleCNN(), lambda params: build_optimizer("adam", params, eps=1e-7))
     timer = _StepTimer(args.warmup)
     trainer = L.Trainer(
         accelerator=accelerator,

@@ -34,6 +34,15 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 
 from models.cnn import count_parameters
+from models.metric_names import (
+    ELAPSED_SECONDS,
+    EPOCH_SECONDS,
+    SAMPLES_PER_SECOND,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    acc_key,
+    loss_key,
+)
 
 __all__ = ["ImageClassifier", "OptimizerFactory", "SchedulerFactory"]
 
@@ -140,7 +149,7 @@ class ImageClassifier(L.LightningModule):
         if sums is None or sums.count == 0:
             return
         loss, acc = sums.means()
-        self.log_dict({f"{stage}/loss": loss, f"{stage}/acc": acc}, on_step=False, on_epoch=True)
+        self.log_dict({loss_key(stage): loss, acc_key(stage): acc}, on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------------ timing
 
@@ -176,22 +185,31 @@ class ImageClassifier(L.LightningModule):
             self._paused_for_validation = False
             self._start_clock()
 
-    def on_train_epoch_end(self) -> None:
-        self._stop_clock()
-        seconds = self._epoch_seconds
-        self._elapsed_seconds += seconds
+    def train_epoch_metrics(self) -> dict[str, float]:
+        """The training epoch's metrics so far: its loss, accuracy and timing (validation time excluded).
+
+        Complete once the epoch's last batch ran, so a callback's ``on_validation_end`` at the end of an
+        epoch sees the same values ``on_train_epoch_end`` logs. One host sync.
+        """
         sums = self._sums.get("train")
         samples = 0 if sums is None else sums.count
-        self._log_epoch("train")
-        self.log_dict(
-            {
-                "time/epoch_seconds": seconds,
-                "time/samples_per_second": samples / seconds if seconds > 0 else float("nan"),
-                "time/elapsed_seconds": self._elapsed_seconds,
-            },
-            on_step=False,
-            on_epoch=True,
-        )
+        seconds = self._epoch_seconds
+        if self._clock_start is not None:  # still running: count up to now
+            seconds += time.perf_counter() - self._clock_start
+        metrics: dict[str, float] = {}
+        if sums is not None and samples:
+            metrics[TRAIN_LOSS], metrics[TRAIN_ACC] = sums.means()
+        metrics[EPOCH_SECONDS] = seconds
+        metrics[SAMPLES_PER_SECOND] = samples / seconds if seconds > 0 else float("nan")
+        metrics[ELAPSED_SECONDS] = self._elapsed_seconds + seconds
+        return metrics
+
+    def on_train_epoch_end(self) -> None:
+        self._stop_clock()
+        metrics = self.train_epoch_metrics()
+        self._elapsed_seconds = metrics[ELAPSED_SECONDS]
+        self._sums.pop("train", None)
+        self.log_dict(metrics, on_step=False, on_epoch=True)
 
     def on_validation_epoch_start(self) -> None:
         self._sums.pop("val", None)

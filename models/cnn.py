@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["INITS", "ArticleCNN", "count_parameters"]
+__all__ = ["INITS", "ArticleCNN", "article_cnn_parameters", "count_parameters"]
 
 INITS = ("keras", "torch")
 Init = Literal["keras", "torch"]
@@ -78,7 +78,8 @@ class ArticleCNN(nn.Module):
         """Keras' defaults: ``glorot_uniform`` kernels, ``zeros`` biases (same fans as torch's xavier)."""
         for layer in (self.conv, self.fc1, self.fc2):
             nn.init.xavier_uniform_(layer.weight)
-            nn.init.zeros_(layer.bias)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.is_cpu:
@@ -101,3 +102,12 @@ class ArticleCNN(nn.Module):
 def count_parameters(net: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in net.parameters() if p.requires_grad)
+
+
+def article_cnn_parameters(in_channels: int = 1, image_size: int = 28, num_classes: int = 10) -> int:
+    """Trainable parameters of ``ArticleCNN(in_channels, image_size, num_classes)``, without building it."""
+    pooled = (image_size - 2) // 2
+    conv = 32 * in_channels * 3 * 3 + 32
+    fc1 = 32 * pooled * pooled * 256 + 256
+    fc2 = 256 * num_classes + num_classes
+    return conv + fc1 + fc2

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import lightning as L
 import torch
@@ -122,7 +122,7 @@ class ImageDataModule(L.LightningDataModule):
         validate_on_test: bool = False,
         seed: int = 0,
         device: str | torch.device = "cpu",
-        normalize: Literal["unit", "standard"] = "unit",
+        normalize: str = "unit",
         drop_last: bool = False,
         shuffle: bool = True,
         eval_batch_size: int = DEFAULT_EVAL_BATCH_SIZE,

@@ -108,7 +108,7 @@ class DeviceBatches:
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 -> float32 with ``ToTensor``'s arithmetic (then ``Normalize``'s, if standardising)."""
         x = images.to(torch.float32).div_(255)
-        if self.mean is not None:
+        if self.mean is not None and self.std is not None:
             x = x.sub_(self.mean).div_(self.std)
         return x
 

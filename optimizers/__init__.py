@@ -3,11 +3,11 @@
 One file per algorithm (``sgd.py``, ``adagrad.py``, ``rmsprop.py``, ``adadelta.py``, ``adam.py``,
 ``adamw.py``, ``nadam.py``): the class gathers tensors, a module-level function does the arithmetic.
 Shared pieces live in ``_base.py`` (step loop, checks) and ``_primitives.py`` (moving averages, bias
-correction, weight decay). ``registry.py`` maps short names to classes, defaults and lr ranges::
+correction, weight decay). ``registry.py`` maps short names to classes, with PyTorch's defaults::
 
     from optimizers import build_optimizer
 
-    optimizer = build_optimizer("momentum", model.parameters(), convention="keras", lr=0.05)
+    optimizer = build_optimizer("momentum", model.parameters(), lr=0.05)
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ from .adagrad import Adagrad
 from .adam import Adam
 from .adamw import AdamW
 from .nadam import NAdam
-from .registry import CONVENTIONS, OPTIMIZER_NAMES, REGISTRY, OptimizerSpec, build_optimizer, get_spec
+from .registry import OPTIMIZER_NAMES, REGISTRY, OptimizerSpec, build_optimizer, get_spec
 from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = [
-    "CONVENTIONS",
     "OPTIMIZER_NAMES",
     "REGISTRY",
     "SGD",

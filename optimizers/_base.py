@@ -84,9 +84,9 @@ def check_number(
     ok = (
         isinstance(value, numbers.Real)
         and not isinstance(value, bool)
-        and math.isfinite(value)
-        and low <= value
-        and (value < high if high_open else value <= high)
+        and math.isfinite(float(value))
+        and low <= float(value)
+        and (float(value) < high if high_open else float(value) <= high)
     )
     if not ok:
         interval = f"[{low:g}, {high:g}{')' if high_open or math.isinf(high) else ']'}"

@@ -1,59 +1,48 @@
-"""The study's configuration: one frozen dataclass, filled from defaults, a TOML file and the command line.
+"""The study's configuration: one frozen dataclass whose fields carry their own help, parser and accepted values.
 
-Precedence is defaults < ``--config study.toml`` < command-line options. Every value is checked here, so a
-bad option ends the run before anything is written to either store.
+Precedence is defaults < protocol preset < ``--config study.toml`` < command-line options. Every value is
+checked here, before anything is opened or written: a bad one raises :class:`ConfigError`, whose text is the
+one line the user sees (the option, the value, what is accepted). The command line (``study.cli``) is
+generated from the fields, so a new option is one field.
+
+This module imports neither torch nor Optuna nor MLflow: ``--help`` and bad input answer at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
-from optimizers.registry import CONVENTIONS, OPTIMIZER_NAMES, get_spec
+from study.schema import PROTOCOLS, SEED_PROTOCOL, TUNED
+from study.search_space import CONVENTIONS, LR_RANGES, SEARCHABLE
 
 __all__ = [
     "DATASETS",
     "DEVICES",
+    "FIELDS",
     "PRECISIONS",
-    "PROTOCOLS",
     "PROTOCOL_PRESETS",
-    "PRUNERS",
-    "SAMPLERS",
     "ConfigError",
+    "Option",
     "StudyConfig",
     "config_from_mapping",
+    "read_toml",
 ]
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 DEVICES = ("auto", "cpu", "cuda")
-PROTOCOLS = ("search", "seed", "tuned")
-# The article's six optimizers, in its table's order ("SGD with momentum" is our `momentum`).
-ARTICLE_OPTIMIZERS = ("adadelta", "adagrad", "adam", "rmsprop", "momentum", "sgd")
-# `--protocol seed` reruns the article: Keras defaults, batch 64, 10 epochs, validated on the test set.
-PROTOCOL_PRESETS: dict[str, dict[str, Any]] = {
-    "seed": {
-        "optimizers": ARTICLE_OPTIMIZERS,
-        "defaults": "keras",
-        "batch_sizes": (64,),
-        "max_epochs": 10,
-        "validate_on_test": True,
-        "pruner": "none",
-        "timeout": None,
-        "seeds": 1,
-    },
-    # A timeout could stop one optimizer's sub-study short and break the equal budget: none unless asked for.
-    "tuned": {"timeout": None},
-}
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
 NORMALIZATIONS = ("unit", "standard")
+MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
+# The article's six optimizers, in its table's order ("SGD with momentum" is our `momentum`).
+ARTICLE_OPTIMIZERS = ("adadelta", "adagrad", "adam", "rmsprop", "momentum", "sgd")
 
 
 class ConfigError(ValueError):
@@ -64,64 +53,314 @@ class ConfigError(ValueError):
         self.option = option
 
 
+# ---------------------------------------------------------------- parsers: raw value -> typed value
+# Each takes a command-line string or a TOML value and raises ValueError when it cannot be read; the caller
+# turns that into a ConfigError naming the option, the value and the field's ``accepted`` text.
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError
+        return str(value)
+
+    return parse
+
+
+def _whole(minimum: int, maximum: float = math.inf) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError
+        number = int(value)
+        if not minimum <= number <= maximum:
+            raise ValueError
+        return number
+
+    return parse
+
+
+def _seconds_or_none(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError
+    return seconds
+
+
+def _size_or_all(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    return _whole(1)(value)
+
+
+def _items(value: Any) -> list[Any]:
+    """A comma-separated string (command line) or a list (TOML)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",")]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValueError
+
+
+def _names(choices: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
+    def parse(value: Any) -> tuple[str, ...]:
+        names = _items(value)
+        if not names or any(n not in choices for n in names) or len(set(names)) != len(names):
+            raise ValueError
+        return tuple(str(n) for n in names)
+
+    return parse
+
+
+def _whole_list(value: Any) -> tuple[int, ...]:
+    numbers = [_whole(1)(item) for item in _items(value)]
+    if not numbers or len(set(numbers)) != len(numbers):
+        raise ValueError
+    return tuple(numbers)
+
+
+def _lr_ranges(value: Any) -> dict[str, tuple[float, float]]:
+    """``{"adam": [1e-5, 1e-2]}`` (TOML) or ``["adam=1e-5:1e-2", ...]`` (command line)."""
+    if isinstance(value, Mapping):
+        pairs = [(str(name), rng) for name, rng in value.items()]
+    elif isinstance(value, list | tuple):
+        pairs = []
+        for item in value:
+            name, _, rng = str(item).partition("=")
+            pairs.append((name.strip(), rng.split(":")))
+    else:
+        raise ValueError
+    out: dict[str, tuple[float, float]] = {}
+    for name, rng in pairs:
+        if name not in SEARCHABLE or name in out or not isinstance(rng, list | tuple) or len(rng) != 2:
+            raise ValueError
+        if any(isinstance(v, bool) or not isinstance(v, int | float | str) for v in rng):
+            raise ValueError
+        low, high = float(rng[0]), float(rng[1])
+        if not (0 < low < high and math.isfinite(high)):
+            raise ValueError
+        out[name] = (low, high)
+    return out
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
+
+
+@dataclass(frozen=True)
+class Option:
+    """How one field is given, read and explained: the single home of its help text and accepted values."""
+
+    help: str
+    parse: Callable[[Any], Any]
+    accepted: str  # what the error line says is accepted
+    metavar: str | None = None
+    flag: str | None = None  # the command-line spelling when it is not --<field-name>, e.g. --no-report
+    repeatable: bool = False  # given once per item on the command line (--lr-range)
+
+
+def _option(help: str, parse: Callable[[Any], Any], accepted: str, **kw: Any) -> dict[str, Option]:
+    return {"option": Option(help, parse, accepted, **kw)}
+
+
+def _choices(help: str, choices: tuple[str, ...]) -> dict[str, Option]:
+    return _option(help, _choice(choices), ", ".join(choices), metavar="{" + ",".join(choices) + "}")
+
+
+def _count(help: str) -> dict[str, Option]:
+    return _option(help, _whole(1), "a whole number >= 1", metavar="N")
+
+
+def _switch(help: str, flag: str | None = None) -> dict[str, Option]:
+    return _option(help, _flag, "true or false", flag=flag)
+
+
 @dataclass(frozen=True)
 class StudyConfig:
-    # search: one adaptive Optuna search over every optimizer; seed: the article's defaults once per
-    # optimizer; tuned: an equal trial budget per optimizer, then its best config retrained with --seeds seeds.
-    protocol: str = "search"
-    # Optuna study name; the MLflow parent run carries it too, so rerunning it continues both.
-    study_name: str = "mnist-optimizers"
-    # Trials to run in this invocation (search); with --protocol tuned, the trial budget of each optimizer.
-    n_trials: int = 30
-    # Stop starting new trials after this many seconds (None: no limit); a running trial finishes.
-    timeout: float | None = 720.0
-    # Training epochs per trial.
-    max_epochs: int = 3
-    # Dataset: mnist, fashion-mnist or cifar10.
-    dataset: str = "mnist"
-    # Folder holding <Dataset>/raw/ files (None: $OPTIMIZER_STUDY_DATA_DIR, else data/).
-    data_dir: str | None = None
-    # Train on the first N samples of the training split (None: all of it).
-    train_size: int | None = None
-    # Validate on the official test set, as the article did (the whole training set then trains).
-    validate_on_test: bool = False
-    # Input scaling: unit (x/255, the article's Keras preprocessing) or standard (mean/std).
-    normalize: str = "unit"
-    # Registry names searched over (default: every registered optimizer).
-    optimizers: tuple[str, ...] = OPTIMIZER_NAMES
-    # Batch sizes searched over.
-    batch_sizes: tuple[int, ...] = (32, 64, 128, 256)
-    # Per-optimizer learning-rate range overrides, name -> (low, high), searched log-uniformly.
-    lr_ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
-    # Which defaults fill the hyperparameters not searched: torch (PyTorch's) or keras (tf.keras 2.x).
-    defaults: str = "torch"
-    # Also search momentum (SGD family, RMSprop) and beta1/beta2 (Adam family).
-    search_extras: bool = False
-    # Optuna sampler: tpe or random.
-    sampler: str = "tpe"
-    # Optuna pruner: median, hyperband or none.
-    pruner: str = "median"
-    # Base seed: sampler seed, and each trial trains with seed + trial number.
-    seed: int = 0
-    # Seeds per optimizer for the final retraining (tuned) or the default-settings runs (seed).
-    seeds: int = 3
-    # Training device: auto (cuda when available), cpu or cuda.
-    device: str = "auto"
-    # Lightning precision, e.g. 32-true or bf16-mixed.
-    precision: str = "32-true"
-    # Optuna storage URL (None: a journal file under mlruns/, safe for several local processes).
-    storage: str | None = None
-    # MLflow tracking URI; any URI works, http:// included.
-    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
-    # MLflow experiment name.
-    experiment: str = "optimizer-study"
-    # Show Lightning's per-trial progress bar.
-    progress_bar: bool = False
-    # Write the comparison report at the end (python -m study.report).
-    report: bool = True
+    protocol: str = field(
+        default="search",
+        metadata=_choices(
+            "search: one adaptive search over every optimizer; seed: the article's defaults once per optimizer; "
+            "tuned: an equal budget per optimizer, then its best configuration retrained with --seeds seeds",
+            PROTOCOLS,
+        ),
+    )
+    study_name: str = field(
+        default="mnist-optimizers",
+        metadata=_option(
+            "Optuna study name (the MLflow parent run carries it); rerun it to continue the study",
+            _text,
+            "a non-empty name",
+            metavar="NAME",
+        ),
+    )
+    n_trials: int = field(
+        default=30,
+        metadata=_count("trials to run now; with --protocol tuned, the trial budget of each optimizer"),
+    )
+    timeout: float | None = field(
+        default=720.0,
+        metadata=_option(
+            "stop starting trials after SECONDS (a running trial finishes), or 'none'",
+            _seconds_or_none,
+            "seconds > 0, or 'none'",
+            metavar="SECONDS",
+        ),
+    )
+    max_epochs: int = field(default=3, metadata=_count("training epochs per trial"))
+    dataset: str = field(
+        default="mnist",
+        metadata=_choices("dataset", DATASETS),
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata=_option(
+            "folder holding <Dataset>/raw/ (default $OPTIMIZER_STUDY_DATA_DIR, else data/)",
+            _optional_text,
+            "a folder path",
+            metavar="DIR",
+        ),
+    )
+    train_size: int | None = field(
+        default=None,
+        metadata=_option(
+            "train on the first N samples of the training split, or 'all'",
+            _size_or_all,
+            "a whole number >= 1, or 'all'",
+            metavar="N",
+        ),
+    )
+    validate_on_test: bool = field(
+        default=False,
+        metadata=_switch("validate on the official test set, as the article did (the whole training set then trains)"),
+    )
+    normalize: str = field(
+        default="unit",
+        metadata=_choices(
+            "input scaling: unit (x/255, the article's Keras preprocessing) or standard (mean/std)", NORMALIZATIONS
+        ),
+    )
+    optimizers: tuple[str, ...] = field(
+        default=SEARCHABLE,
+        metadata=_option(
+            f"comma-separated optimizers to compare (default all: {','.join(SEARCHABLE)})",
+            _names(SEARCHABLE),
+            f"distinct names among {', '.join(SEARCHABLE)}",
+            metavar="NAMES",
+        ),
+    )
+    batch_sizes: tuple[int, ...] = field(
+        default=(32, 64, 128, 256),
+        metadata=_option(
+            "comma-separated batch sizes to search (default 32,64,128,256)",
+            _whole_list,
+            "distinct whole numbers >= 1, e.g. 32,64,128",
+            metavar="SIZES",
+        ),
+    )
+    lr_ranges: Mapping[str, tuple[float, float]] = field(
+        default_factory=dict,
+        metadata=_option(
+            "override an optimizer's log-uniform lr range, e.g. adam=1e-5:1e-2 (repeatable)",
+            _lr_ranges,
+            "NAME=LOW:HIGH with 0 < LOW < HIGH, once per optimizer",
+            metavar="NAME=LOW:HIGH",
+            flag="--lr-range",
+            repeatable=True,
+        ),
+    )
+    defaults: str = field(
+        default="torch",
+        metadata=_choices(
+            "defaults of the hyperparameters not searched: torch (PyTorch's) or keras (tf.keras 2.x)", CONVENTIONS
+        ),
+    )
+    search_extras: bool = field(
+        default=False,
+        metadata=_switch("also search momentum (SGD family) and beta1/beta2 (Adam family)"),
+    )
+    sampler: str = field(
+        default="tpe",
+        metadata=_choices("Optuna sampler", SAMPLERS),
+    )
+    pruner: str = field(
+        default="median",
+        metadata=_choices("Optuna pruner", PRUNERS),
+    )
+    seed: int = field(
+        default=0,
+        metadata=_option(
+            "base seed: the sampler's seed, and each trial trains with seed + trial number",
+            _whole(0, MAX_SEED),
+            f"a whole number from 0 to {MAX_SEED}",
+            metavar="N",
+        ),
+    )
+    seeds: int = field(
+        default=3,
+        metadata=_count("seeds per optimizer for the seed protocol's runs and the tuned protocol's final retraining"),
+    )
+    device: str = field(
+        default="auto",
+        metadata=_choices("training device: auto (cuda when a GPU is visible), cpu or cuda", DEVICES),
+    )
+    precision: str = field(
+        default="32-true",
+        metadata=_choices("Lightning precision", PRECISIONS),
+    )
+    storage: str | None = field(
+        default=None,
+        metadata=_option(
+            "Optuna storage URL (default a journal file mlruns/optuna-journal.log, safe for several local processes)",
+            _optional_text,
+            "a journal file path, sqlite:///FILE, postgresql://... or mysql://...",
+            metavar="URL",
+        ),
+    )
+    tracking_uri: str = field(
+        default="sqlite:///mlruns/mlflow.db",
+        metadata=_option(
+            "MLflow tracking URI: sqlite:///FILE, http(s):// of an MLflow server, or a database URL",
+            _text,
+            "sqlite:///FILE, http(s)://HOST:PORT or postgresql://...",
+            metavar="URI",
+        ),
+    )
+    experiment: str = field(
+        default="optimizer-study",
+        metadata=_option("MLflow experiment name", _text, "a non-empty name", metavar="NAME"),
+    )
+    progress_bar: bool = field(default=False, metadata=_switch("show Lightning's progress bar in each trial"))
+    report: bool = field(
+        default=True,
+        metadata=_switch("write the comparison report at the end (--no-report skips it)", flag="--no-report"),
+    )
 
     def __post_init__(self) -> None:
-        _validate(self)
+        for name in FIELDS:  # a preset or dataclasses.replace must hold to the same rules as the command line
+            parse_value(name, getattr(self, name))
+        unused = sorted(set(self.lr_ranges) - set(self.optimizers))
+        if unused:
+            raise ConfigError(
+                "--lr-range",
+                f"got a range for {', '.join(unused)}, which --optimizers does not include; "
+                f"accepted: ranges for {', '.join(self.optimizers)}",
+            )
 
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
@@ -132,134 +371,77 @@ class StudyConfig:
 
     def lr_range(self, optimizer: str) -> tuple[float, float]:
         """The log-uniform learning-rate range searched for one optimizer."""
-        return self.lr_ranges.get(optimizer, get_spec(optimizer).lr_range)
+        return self.lr_ranges.get(optimizer, LR_RANGES[optimizer])
 
     @property
     def storage_url(self) -> str:
         return self.storage or "mlruns/optuna-journal.log"
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(StudyConfig)}
+FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(StudyConfig)}
+
+# `--protocol seed` reruns the article: Keras defaults, batch 64, 10 epochs, validated on the test set.
+PROTOCOL_PRESETS: dict[str, dict[str, Any]] = {
+    SEED_PROTOCOL: {
+        "optimizers": ARTICLE_OPTIMIZERS,
+        "defaults": "keras",
+        "batch_sizes": (64,),
+        "max_epochs": 10,
+        "validate_on_test": True,
+        "pruner": "none",
+        "timeout": None,
+        "seeds": 1,
+    },
+    # A timeout could stop one optimizer's sub-study short and break the equal budget: none unless asked for.
+    TUNED: {"timeout": None},
+}
 
 
-def _choice(option: str, value: object, accepted: tuple[str, ...]) -> None:
-    if value not in accepted:
-        raise ConfigError(option, f"got {value!r}; accepted: {', '.join(accepted)}")
+def option_of(name: str) -> Option:
+    option = FIELDS[name].metadata["option"]
+    assert isinstance(option, Option)
+    return option
 
 
-def _validate(c: StudyConfig) -> None:
-    if not c.study_name or not c.study_name.strip():
-        raise ConfigError("--study-name", "must not be empty")
-    _choice("--protocol", c.protocol, PROTOCOLS)
-    if c.seeds < 1:
-        raise ConfigError("--seeds", f"got {c.seeds}; accepted: a whole number >= 1")
-    if c.n_trials < 1:
-        raise ConfigError("--n-trials", f"got {c.n_trials}; accepted: a whole number >= 1")
-    if c.timeout is not None and not (c.timeout > 0 and math.isfinite(c.timeout)):
-        raise ConfigError("--timeout", f"got {c.timeout}; accepted: seconds > 0, or 'none'")
-    if c.max_epochs < 1:
-        raise ConfigError("--max-epochs", f"got {c.max_epochs}; accepted: a whole number >= 1")
-    _choice("--dataset", c.dataset, DATASETS)
-    if c.train_size is not None and c.train_size < 1:
-        raise ConfigError("--train-size", f"got {c.train_size}; accepted: a whole number >= 1")
-    _choice("--normalize", c.normalize, NORMALIZATIONS)
-    if not c.optimizers:
-        raise ConfigError("--optimizers", f"empty; accepted: {', '.join(OPTIMIZER_NAMES)}")
-    for name in c.optimizers:
-        _choice("--optimizers", name, OPTIMIZER_NAMES)
-    if len(set(c.optimizers)) != len(c.optimizers):
-        raise ConfigError("--optimizers", "lists an optimizer twice")
-    if not c.batch_sizes or any(b < 1 for b in c.batch_sizes):
-        raise ConfigError("--batch-sizes", f"got {list(c.batch_sizes)}; accepted: whole numbers >= 1")
-    for name, (low, high) in c.lr_ranges.items():
-        _choice("--lr-range", name, OPTIMIZER_NAMES)
-        if not (0 < low < high and math.isfinite(high)):
-            raise ConfigError("--lr-range", f"{name}={low}:{high}; accepted: NAME=LOW:HIGH with 0 < LOW < HIGH")
-    _choice("--defaults", c.defaults, CONVENTIONS)
-    _choice("--sampler", c.sampler, SAMPLERS)
-    _choice("--pruner", c.pruner, PRUNERS)
-    _choice("--device", c.device, DEVICES)
-    _choice("--precision", c.precision, PRECISIONS)
-    if not c.tracking_uri:
-        raise ConfigError("--tracking-uri", "must not be empty")
-    if not c.experiment:
-        raise ConfigError("--experiment", "must not be empty")
+def flag_of(name: str) -> str:
+    """How the user spells the field on the command line, e.g. ``--n-trials``."""
+    return option_of(name).flag or "--" + name.replace("_", "-")
+
+
+def parse_value(name: str, value: Any) -> Any:
+    """One raw value (a command-line string or a TOML value) of field ``name``, parsed and checked."""
+    option = option_of(name)
+    try:
+        return option.parse(value)
+    except (TypeError, ValueError, OverflowError):
+        shown = value if not isinstance(value, list) or not option.repeatable else " ".join(map(str, value))
+        raise ConfigError(flag_of(name), f"got {shown!r}; accepted: {option.accepted}") from None
 
 
 def config_from_mapping(values: Mapping[str, Any], *, source: str) -> dict[str, Any]:
-    """Checks and converts raw values (TOML or parsed CLI) into StudyConfig keyword arguments."""
+    """Checks and converts raw values (TOML or parsed command line) into StudyConfig keyword arguments."""
     out: dict[str, Any] = {}
     for key, value in values.items():
-        name = key.replace("-", "_")
-        option = "--" + name.replace("_", "-")
+        name = str(key).replace("-", "_")
         if name not in FIELDS:
             accepted = ", ".join(sorted(k.replace("_", "-") for k in FIELDS))
             raise ConfigError(source, f"unknown option {key!r}; accepted: {accepted}")
-        out[name] = _convert(name, option, value)
-    return out
-
-
-def _convert(name: str, option: str, value: Any) -> Any:
-    try:
-        if name in ("optimizers",):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(s).strip() for s in items if str(s).strip())
-        if name == "batch_sizes":
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(int(s) for s in items if str(s).strip())
-        if name == "lr_ranges":
-            return _lr_ranges(value)
-        if name == "timeout":
-            if value is None or (isinstance(value, str) and value.lower() in ("none", "0", "")):
-                return None
-            return float(value)
-        if name in ("n_trials", "max_epochs", "seed", "seeds"):
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if name == "train_size":
-            return None if value in (None, "none", "all", 0, "0") else int(value)
-        if name in ("validate_on_test", "search_extras", "progress_bar", "report"):
-            if isinstance(value, bool):
-                return value
-            raise ValueError
-    except (TypeError, ValueError):
-        raise ConfigError(option, f"cannot read {value!r}") from None
-    return value
-
-
-def _lr_ranges(value: Any) -> dict[str, tuple[float, float]]:
-    """Accepts {"adam": [1e-5, 1e-2]} (TOML) or ["adam=1e-5:1e-2", ...] (command line)."""
-    if isinstance(value, Mapping):
-        pairs = {str(k): tuple(v) for k, v in value.items()}
-    else:
-        pairs = {}
-        for item in value:
-            name, _, rng = str(item).partition("=")
-            low, _, high = rng.partition(":")
-            if not name or not low or not high:
-                raise ConfigError("--lr-range", f"{item!r}; accepted: NAME=LOW:HIGH, e.g. adam=1e-5:1e-2")
-            pairs[name.strip()] = (low, high)
-    out: dict[str, tuple[float, float]] = {}
-    for name, rng in pairs.items():
-        if len(rng) != 2:
-            raise ConfigError("--lr-range", f"{name}: needs two numbers LOW:HIGH")
-        try:
-            out[name] = (float(rng[0]), float(rng[1]))
-        except (TypeError, ValueError):
-            raise ConfigError("--lr-range", f"{name}={rng[0]}:{rng[1]}: not numbers") from None
+        out[name] = parse_value(name, value)
     return out
 
 
 def read_toml(path: str) -> dict[str, Any]:
     """Reads a study TOML file: top-level keys named like the options (dashes or underscores)."""
+    file = Path(path)
     try:
-        with Path(path).open("rb") as f:
+        with file.open("rb") as f:
             raw = tomllib.load(f)
     except FileNotFoundError:
-        raise ConfigError("--config", f"no such file: {path}") from None
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError("--config", f"{path} is not valid TOML ({err})") from None
+        raise ConfigError("--config", f"got {path!r}: no such file; accepted: a TOML file") from None
+    except (IsADirectoryError, PermissionError, OSError) as err:
+        raise ConfigError("--config", f"got {path!r}: {err.strerror or err}; accepted: a readable TOML file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError("--config", f"got {path!r}: not valid TOML ({err}); accepted: a TOML file") from None
     if "lr_range" in raw and "lr_ranges" not in raw:
         raw["lr_ranges"] = raw.pop("lr_range")
     return config_from_mapping(raw, source=f"--config {path}")

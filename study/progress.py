@@ -10,8 +10,9 @@ from typing import TextIO
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from study.search_space import TrialParams
-from study.trial_monitor import EpochRecord
+from study.schema import OPTIMIZER, STATE_REASON
+from study.search_space import Choice
+from study.train import EpochRecord
 
 __all__ = ["Progress", "format_duration"]
 
@@ -41,7 +42,7 @@ class Progress:
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
 
-    def trial_started(self, number: int, params: TrialParams) -> None:
+    def trial_started(self, number: int, params: Choice) -> None:
         self._epoch_end = time.perf_counter()
         self._print(
             f"[{self.done + 1}/{self.n_trials}] trial {number}: {params.optimizer} "
@@ -69,11 +70,11 @@ class Progress:
         if trial.state == TrialState.COMPLETE:
             outcome = f"val_acc {trial.value:.4f}"
         else:
-            reason = trial.user_attrs.get("state_reason", "")
+            reason = trial.user_attrs.get(STATE_REASON, "")
             outcome = f"{trial.state.name.lower()}" + (f" ({reason})" if reason else "")
         try:
             best = study.best_trial
-            best_text = f"best {best.value:.4f} (trial {best.number}, {best.params.get('optimizer')})"
+            best_text = f"best {best.value:.4f} (trial {best.number}, {best.params.get(OPTIMIZER)})"
         except ValueError:
             best_text = "best -"
         self._print(

@@ -14,8 +14,8 @@ import optuna
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from study.objective import WORKER_ATTR
-from study.tracking import STUDY_TAG, TRIAL_TAG, StudyTracker
+from study.schema import STATE_REASON, STUDY_TAG, TRIAL_TAG, WORKER
+from study.tracking import StudyTracker, child_runs
 
 __all__ = ["recover_interrupted"]
 
@@ -33,7 +33,7 @@ def _alive(pid: int) -> bool:
 
 
 def _orphaned(trial: optuna.trial.FrozenTrial, host: str) -> bool:
-    worker_host, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+    worker_host, _, pid = str(trial.user_attrs.get(WORKER, "")).rpartition(":")
     return worker_host == host and pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
 
 
@@ -43,16 +43,15 @@ def recover_interrupted(study: optuna.Study, storage: BaseStorage, tracker: Stud
     failed = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if _orphaned(trial, host):
-            storage.set_trial_user_attr(trial._trial_id, "state_reason", DEAD_REASON)
+            storage.set_trial_user_attr(trial._trial_id, STATE_REASON, DEAD_REASON)
             storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             failed.append(trial.number)
     states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-    open_runs = tracker.client.search_runs(
-        [tracker.experiment_id],
-        filter_string=(
-            f"tags.`mlflow.parentRunId` = '{tracker.parent_run_id}' and attributes.status = 'RUNNING' "
-            f"and tags.`{STUDY_TAG}` = '{study.study_name}'"
-        ),
+    open_runs = child_runs(
+        tracker.client,
+        tracker.experiment_id,
+        tracker.parent_run_id,
+        f"attributes.status = 'RUNNING' and tags.`{STUDY_TAG}` = '{study.study_name}'",
     )
     for run in open_runs:
         number = run.data.tags.get(TRIAL_TAG)

@@ -1,84 +1,122 @@
-"""The define-by-run search space: optimizer first, then that optimizer's own learning rate and batch size.
+"""The search space: which optimizer, its own learning rate, the batch size, and what fills the rest.
 
-Each optimizer gets its own conditional parameter ``lr_<name>`` searched log-uniformly over its own range
-(Adadelta's natural lr is near 1.0, Adam's near 1e-3, so one shared range would waste most trials). With
-``TPESampler(multivariate=True, group=True)`` TPE splits the space into one group per optimizer and models lr
-and batch size jointly inside each, which matters because the best lr moves with the batch size.
+Define-by-run: ``optimizer`` first, then that optimizer's conditional ``lr_<name>`` searched log-uniformly
+over its own range (Adadelta's natural lr is near 1, Adam's near 1e-3, so one shared range would waste most
+trials), then ``batch_size``. With ``TPESampler(multivariate=True, group=True)`` each optimizer's subspace
+gets one joint model of lr and batch size, which interact.
+
+The values not searched come from one of two conventions: ``torch`` (the constructors' defaults, from
+``optimizers``) or ``keras`` (tf.keras 2.x, which the article ran with). Only hyperparameters change between
+the two, never the update rule; where Keras' arithmetic differs, the optimizer's docstring says so.
+
+An enqueued trial (the seed and tuned protocols) goes through the same code: Optuna hands back the values it
+was enqueued with instead of sampling, so a fixed configuration is recorded like a searched one, its learning
+rate as a one-point distribution (it was not searched, and may lie outside the searched range: the seed
+protocol's Keras lr for Adadelta is 1e-3).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from optimizers.registry import get_spec
+from study.schema import BATCH_SIZE, LR, OPTIMIZER, lr_param
 
 if TYPE_CHECKING:
     import optuna
 
     from study.config import StudyConfig
 
-__all__ = ["FIXED_HYPERPARAMETERS_ATTR", "FIXED_LR_ATTR", "TrialParams", "choose", "fixed", "suggest"]
+__all__ = ["CONVENTIONS", "KERAS_DEFAULTS", "LR_RANGES", "SEARCHABLE", "Choice", "choose", "default_hyperparameters"]
 
-# User attributes of an enqueued trial whose configuration is given, not searched (seed and tuned protocols).
-FIXED_LR_ATTR = "fixed_lr"
-FIXED_HYPERPARAMETERS_ATTR = "fixed_hyperparameters"
+CONVENTIONS = ("torch", "keras")
+
+# (low, high) of each optimizer's log-uniform learning-rate search, around its natural scale.
+LR_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType(
+    {
+        "sgd": (1e-3, 1.0),
+        "momentum": (1e-4, 0.3),
+        "nesterov": (1e-4, 0.3),
+        "adagrad": (1e-3, 1.0),
+        "rmsprop": (1e-5, 1e-2),
+        "adadelta": (1e-2, 10.0),
+        "adam": (1e-5, 1e-2),
+        "adamw": (1e-5, 1e-2),
+        "nadam": (1e-5, 1e-2),
+    }
+)
+# The optimizers a study can search: every registry name (tests/study/test_search_space.py checks they agree).
+# Read from here rather than from ``optimizers`` so that parsing the command line does not import torch.
+SEARCHABLE: tuple[str, ...] = tuple(LR_RANGES)
+
+# tf.keras 2.x defaults, where they differ from PyTorch's. SGD's keras lr is 0.01 (torch 1e-3); the momentum
+# variants have no library default in either (both default to momentum 0) and keep the registry's preset;
+# Keras' AdamW decays by 0.004 (torch 0.01).
+KERAS_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "sgd": {"lr": 0.01},
+        "momentum": {},
+        "nesterov": {},
+        "adagrad": {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7},
+        "rmsprop": {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7},
+        "adadelta": {"lr": 1e-3, "rho": 0.95, "eps": 1e-7},
+        "adam": {"eps": 1e-7},
+        "adamw": {"eps": 1e-7, "weight_decay": 4e-3},
+        "nadam": {"lr": 1e-3, "eps": 1e-7},
+    }
+)
+
+
+def default_hyperparameters(optimizer: str, convention: str) -> dict[str, Any]:
+    """Every constructor keyword of ``optimizer`` (``lr`` included) under ``convention``: a fresh dict."""
+    from optimizers.registry import get_spec  # torch: only when a trial is built
+
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown convention {convention!r}; accepted: {', '.join(CONVENTIONS)}")
+    values = get_spec(optimizer).defaults()
+    if convention == "keras":
+        values.update(KERAS_DEFAULTS[optimizer])
+    return values
 
 
 @dataclass(frozen=True)
-class TrialParams:
+class Choice:
+    """One trial's configuration: what the sampler chose (or the queue fixed) and the convention filled in."""
+
     optimizer: str
-    lr: float
     batch_size: int
-    # Every constructor keyword of the optimizer (defaults of the chosen convention, then searched values).
-    hyperparameters: dict[str, Any]
+    hyperparameters: Mapping[str, Any]  # every constructor keyword of the optimizer, lr included
+
+    @property
+    def lr(self) -> float:
+        return float(self.hyperparameters[LR])
 
 
-def suggest(trial: optuna.Trial, config: StudyConfig) -> TrialParams:
-    name = trial.suggest_categorical("optimizer", list(config.optimizers))
-    low, high = config.lr_range(name)
-    lr = trial.suggest_float(f"lr_{name}", low, high, log=True)
-    batch_size = trial.suggest_categorical("batch_size", list(config.batch_sizes))
-    hyperparameters = get_spec(name).defaults(config.defaults)
-    hyperparameters["lr"] = lr
+def choose(trial: optuna.Trial, config: StudyConfig) -> Choice:
+    """Samples (or reads back an enqueued) optimizer, lr, batch size and, with ``search_extras``, the extras."""
+    name = trial.suggest_categorical(OPTIMIZER, list(config.optimizers))
+    fixed = _enqueued(trial).get(lr_param(name))
+    low, high = (fixed, fixed) if fixed is not None else config.lr_range(name)
+    lr = trial.suggest_float(lr_param(name), low, high, log=True)
+    batch_size = trial.suggest_categorical(BATCH_SIZE, list(config.batch_sizes))
+    hyperparameters = default_hyperparameters(name, config.defaults)
+    hyperparameters[LR] = lr
     if config.search_extras:
         hyperparameters.update(_suggest_extras(trial, name, hyperparameters))
-    return _recorded(trial, TrialParams(name, lr, batch_size, hyperparameters))
+    return Choice(name, int(batch_size), MappingProxyType(hyperparameters))
 
 
-def fixed(trial: optuna.Trial, config: StudyConfig) -> TrialParams:
-    """An enqueued trial: optimizer and batch size come from its fixed params, lr and the rest from its attrs.
-
-    The lr is recorded as a one-point distribution so the trial's params read like a searched trial's.
-    """
-    name = trial.suggest_categorical("optimizer", list(config.optimizers))
-    lr = float(trial.user_attrs[FIXED_LR_ATTR])
-    trial.suggest_float(f"lr_{name}", lr, lr, log=True)
-    batch_size = trial.suggest_categorical("batch_size", list(config.batch_sizes))
-    hyperparameters = get_spec(name).defaults(config.defaults)
-    hyperparameters.update(trial.user_attrs.get(FIXED_HYPERPARAMETERS_ATTR, {}))
-    hyperparameters["lr"] = lr
-    return _recorded(trial, TrialParams(name, lr, batch_size, hyperparameters))
+def _enqueued(trial: optuna.Trial) -> Mapping[str, Any]:
+    """The values a trial was enqueued with: Optuna keeps them in the trial's system attributes, which its
+    public ``Trial`` does not expose (``Study.enqueue_trial`` writes them, ``Trial._suggest`` reads them)."""
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    fixed = frozen.system_attrs.get("fixed_params")
+    return fixed if isinstance(fixed, Mapping) else {}
 
 
-def choose(trial: optuna.Trial, config: StudyConfig) -> TrialParams:
-    """Fixed when the trial was enqueued with its configuration, otherwise searched."""
-    return fixed(trial, config) if FIXED_LR_ATTR in trial.user_attrs else suggest(trial, config)
-
-
-def _recorded(trial: optuna.Trial, params: TrialParams) -> TrialParams:
-    # A flat copy across optimizers lets the dashboard and MLflow plot every trial's lr on one axis; the full
-    # hyperparameters let a later retraining rebuild exactly this optimizer.
-    trial.set_user_attr("lr", params.lr)
-    trial.set_user_attr("hyperparameters", {k: _plain(v) for k, v in params.hyperparameters.items()})
-    return params
-
-
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
-def _suggest_extras(trial: optuna.Trial, name: str, current: dict[str, Any]) -> dict[str, Any]:
+def _suggest_extras(trial: optuna.Trial, name: str, current: Mapping[str, Any]) -> dict[str, Any]:
     """Momentum for SGD with momentum and Nesterov, beta1/beta2 for the Adam family; nothing for the rest."""
     extras: dict[str, Any] = {}
     if name in ("momentum", "nesterov"):

@@ -11,12 +11,14 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
 from study.config import ConfigError
+from study.schema import FINAL_SUFFIX, sub_study
 
-__all__ = ["check_storage", "check_tracking_uri", "open_storage"]
+__all__ = ["check_storage", "check_tracking_uri", "open_storage", "study_names"]
 
 _ACCEPTED_STORAGE = "a journal file path, sqlite:///FILE, postgresql://USER@HOST/DB or mysql://..."
 _ACCEPTED_TRACKING = "sqlite:///FILE, http(s)://HOST:PORT of an MLflow server, or postgresql://..."
@@ -101,3 +103,10 @@ def check_tracking_uri(uri: str, *, default: bool = False) -> None:
         )
     else:
         raise ConfigError("--tracking-uri", f"unsupported URI {uri!r}; accepted: {_ACCEPTED_TRACKING}")
+
+
+def study_names(storage: BaseStorage, name: str) -> list[str]:
+    """NAME first (when it exists), then its sub-studies NAME.<suffix> in name order, NAME.final last: the
+    order the tuned protocol runs them in."""
+    mine = [n for n in optuna.study.get_all_study_names(storage) if n == name or n.startswith(name + ".")]
+    return sorted(mine, key=lambda n: (n != name, n == sub_study(name, FINAL_SUFFIX), n))

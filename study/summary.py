@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
+from study.schema import BATCH_SIZE, FIT_SECONDS, OPTIMIZER, best_trial, lr_param
+
 __all__ = ["OptimizerSummary", "format_table", "summarize"]
 
 
@@ -26,15 +28,13 @@ class OptimizerSummary:
 
 def summarize(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[OptimizerSummary]:
     """One row per optimizer that was chosen in the config or appears in the study's trials."""
-    names = list(optimizers) + sorted(
-        {t.params["optimizer"] for t in trials if "optimizer" in t.params} - set(optimizers)
-    )
+    names = list(optimizers) + sorted({t.params[OPTIMIZER] for t in trials if OPTIMIZER in t.params} - set(optimizers))
     rows = []
     for name in names:
-        mine = [t for t in trials if t.params.get("optimizer") == name]
+        mine = [t for t in trials if t.params.get(OPTIMIZER) == name]
         complete = [t for t in mine if t.state == TrialState.COMPLETE and t.value is not None]
-        best = max(complete, key=lambda t: t.value or 0.0, default=None)
-        fit = [t.user_attrs["fit_seconds"] for t in mine if "fit_seconds" in t.user_attrs]
+        best = best_trial(complete)
+        fit = [t.user_attrs[FIT_SECONDS] for t in mine if FIT_SECONDS in t.user_attrs]
         rows.append(
             OptimizerSummary(
                 optimizer=name,
@@ -42,8 +42,8 @@ def summarize(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[
                 pruned=sum(t.state == TrialState.PRUNED for t in mine),
                 failed=sum(t.state == TrialState.FAIL for t in mine),
                 best_val_acc=best.value if best else None,
-                best_lr=best.params.get(f"lr_{name}") if best else None,
-                best_batch_size=best.params.get("batch_size") if best else None,
+                best_lr=best.params.get(lr_param(name)) if best else None,
+                best_batch_size=best.params.get(BATCH_SIZE) if best else None,
                 best_trial=best.number if best else None,
                 median_fit_seconds=statistics.median(fit) if fit else None,
             )

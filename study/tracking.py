@@ -15,27 +15,26 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
-__all__ = [
-    "MLFLOW_STATUS",
-    "ROLE_TAG",
-    "RUN_ID_ATTR",
-    "STATE_TAG",
-    "STUDY_TAG",
-    "TRIAL_TAG",
-    "StudyTracker",
-    "flatten_params",
-]
+from study.schema import (
+    CONFIG_PARAM_PREFIX,
+    MLFLOW_STATUS,
+    PARENT_ROLE,
+    REASON_TAG,
+    ROLE_TAG,
+    RUNNING,
+    STATE_TAG,
+    STUDY_TAG,
+    TRIAL_ROLE,
+    TRIAL_TAG,
+    sub_study_suffix,
+)
 
-ROLE_TAG = "optimizer_study.role"  # "parent" or "trial"
-STUDY_TAG = "optuna.study_name"
-TRIAL_TAG = "optuna.trial_number"
-STATE_TAG = "optuna.trial_state"
-REASON_TAG = "optuna.state_reason"
-RUN_ID_ATTR = "mlflow_run_id"  # Optuna user attribute pointing back at the child run
-MLFLOW_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "RUNNING": "RUNNING"}
+__all__ = ["StudyTracker", "artifact_location", "child_runs", "find_parent_run", "flatten_params"]
+
+_PAGE = 1000  # runs per search page
 _BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
 
 
@@ -52,6 +51,29 @@ def artifact_location(tracking_uri: str) -> str | None:
         return None
     database = Path(tracking_uri.removeprefix("sqlite:///"))
     return (database.resolve().parent / "artifacts").as_uri()
+
+
+def find_parent_run(client: MlflowClient, experiment_id: str, study_name: str) -> Run | None:
+    """The study's parent run in the experiment, found by its tags."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{ROLE_TAG}` = '{PARENT_ROLE}' and tags.`{STUDY_TAG}` = '{study_name}'",
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def child_runs(client: MlflowClient, experiment_id: str, parent_run_id: str, where: str = "") -> list[Run]:
+    """Every child run of the parent (all pages), optionally narrowed by a further filter clause."""
+    clause = f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{parent_run_id}'" + (f" and {where}" if where else "")
+    out: list[Run] = []
+    token = None
+    while True:
+        page = client.search_runs([experiment_id], filter_string=clause, max_results=_PAGE, page_token=token)
+        out.extend(page)
+        token = page.token
+        if not token:
+            return out
 
 
 def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -84,27 +106,23 @@ class StudyTracker:
             if found
             else client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
         )
-        parents = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`{ROLE_TAG}` = 'parent' and tags.`{STUDY_TAG}` = '{study_name}'",
-            max_results=1,
-        )
-        if parents:
-            run_id = parents[0].info.run_id
-            client.update_run(run_id, status="RUNNING")
-            known = parents[0].data.params
+        parent = find_parent_run(client, experiment_id, study_name)
+        if parent:
+            run_id = parent.info.run_id
+            client.update_run(run_id, status=MLFLOW_STATUS[RUNNING])
+            known = parent.data.params
         else:
             run = client.create_run(
                 experiment_id,
                 run_name=f"study-{study_name}",
-                tags={ROLE_TAG: "parent", STUDY_TAG: study_name},
+                tags={ROLE_TAG: PARENT_ROLE, STUDY_TAG: study_name},
             )
             run_id = run.info.run_id
             known = {}
         tracker = cls(client, experiment_id, run_id, study_name)
         # Params are immutable in MLflow: the first invocation's configuration stays; each invocation's own
         # configuration is kept whole as an artifact.
-        new = {k: v for k, v in flatten_params(config, "config.").items() if k not in known}
+        new = {k: v for k, v in flatten_params(config, CONFIG_PARAM_PREFIX).items() if k not in known}
         tracker._log(run_id, params=new)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         client.log_dict(run_id, dict(config), f"invocations/config-{stamp}.json")
@@ -134,16 +152,16 @@ class StudyTracker:
         Trials of a sub-study (``NAME.adam``, ``NAME.final``) are children of the same parent; their run names
         start with the sub-study's suffix.
         """
-        suffix = study_name.removeprefix(self.study_name).lstrip(".")
+        suffix = sub_study_suffix(study_name, self.study_name)
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"{suffix + '-' if suffix else ''}trial-{trial_number:03d}-{optimizer}",
             tags={
                 MLFLOW_PARENT_RUN_ID: self.parent_run_id,
-                ROLE_TAG: "trial",
+                ROLE_TAG: TRIAL_ROLE,
                 STUDY_TAG: study_name,
                 TRIAL_TAG: str(trial_number),
-                STATE_TAG: "RUNNING",
+                STATE_TAG: RUNNING,
             },
         )
         self._log(run.info.run_id, params=flatten_params(params), tags=dict(tags))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from study.report.lr_range import at_edge, searched_range
-from study.report.records import VAL_ACC, StudyData, TrialRecord, by_optimizer
+from study.report.records import StudyData, TrialRecord, by_optimizer
 from study.report.stats import Comparison, Spread, compare_to_best, spread
 from study.report.tables import (
     BatchCell,
@@ -18,6 +18,7 @@ from study.report.tables import (
     optimizer_rows,
     seed_rows,
 )
+from study.schema import COMPLETE, FINAL_ROLE, SEED_PROTOCOL, VAL_ACC, best
 
 __all__ = ["LrFinding", "ReportContent", "Significance", "analyse"]
 
@@ -58,21 +59,21 @@ class ReportContent:
 def _lr_findings(data: StudyData) -> list[LrFinding]:
     findings = []
     for name, trials in by_optimizer(data.search_trials).items():
-        complete = [t for t in trials if t.state == "COMPLETE" and t.best_val_acc is not None and t.lr]
-        best = max(complete, key=lambda t: t.best_val_acc or 0.0, default=None)
+        complete = [t for t in trials if t.state == COMPLETE and t.best_val_acc is not None and t.lr]
+        top = best(complete, lambda t: t.best_val_acc)
         lr_range = searched_range(name, trials, data.parent_params)
-        edge = bool(best and best.lr and lr_range and at_edge(best.lr, lr_range))
-        findings.append(LrFinding(name, best, lr_range, edge))
+        edge = bool(top and top.lr and lr_range and at_edge(top.lr, lr_range))
+        findings.append(LrFinding(name, top, lr_range, edge))
     return findings
 
 
 def _significance(data: StudyData) -> Significance | None:
     """Seeds of one configuration per optimizer: the final retraining's test accuracy (tuned), or the last
     epoch's validation accuracy (seed: the article's number, on the test set when validated on it)."""
-    complete = [t for t in data.repeat_trials if t.state == "COMPLETE"]
+    complete = [t for t in data.repeat_trials if t.state == COMPLETE]
     if not complete:
         return None
-    finals = [t for t in complete if t.role == "final" and t.test_acc is not None]
+    finals = [t for t in complete if t.role == FINAL_ROLE and t.test_acc is not None]
     if finals:
         metric = "test accuracy"
         values = {n: [t.test_acc for t in ts if t.test_acc is not None] for n, ts in by_optimizer(finals).items()}
@@ -94,7 +95,7 @@ def analyse(data: StudyData) -> ReportContent:
         data=data,
         epochs=epochs,
         rows=rows,
-        article=seed_rows(data) if data.protocol == "seed" else [],
+        article=seed_rows(data) if data.protocol == SEED_PROTOCOL else [],
         lr_findings=_lr_findings(data),
         batch_sizes=sizes,
         batch_cells=cells,

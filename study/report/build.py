@@ -6,7 +6,7 @@ dashboard or MLflow, so a store that refuses a write still leaves a usable repor
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mlflow import MlflowClient
@@ -34,7 +34,7 @@ def write_report(study_name: str, storage_url: str, tracking_uri: str, experimen
     content = analyse(data)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     figures = write_figures(content, out / "figures")
     write_trials_csv(data.trials, out / "trials.csv")
     report = out / "report.md"

@@ -6,8 +6,9 @@ from pathlib import Path
 
 from study.report.analysis import ReportContent
 from study.report.plots import batch_effect, learning_curves, lr_scatter, seed_spread, time_to_accuracy
-from study.report.records import VAL_ACC, by_optimizer
+from study.report.records import by_optimizer
 from study.report.style import save
+from study.schema import COMPLETE, SEED_PROTOCOL, VAL_ACC
 
 __all__ = ["BATCH", "CURVES", "FIGURE_NAMES", "LR", "SEEDS", "TIME", "write_figures"]
 
@@ -27,10 +28,10 @@ def write_figures(content: ReportContent, folder: Path) -> dict[str, Path]:
         (folder / name).unlink(missing_ok=True)
     data = content.data
     written: dict[str, Path] = {}
-    curves = by_optimizer([t for t in data.main_trials if t.state == "COMPLETE" and t.curves.get(VAL_ACC)])
+    curves = by_optimizer([t for t in data.main_trials if t.state == COMPLETE and t.curves.get(VAL_ACC)])
     if curves:
         over = "seeds" if data.repeat_trials else "completed trials"
-        fig = learning_curves(curves, over, article=data.protocol == "seed")
+        fig = learning_curves(curves, over, article=data.protocol == SEED_PROTOCOL)
         written[CURVES] = save(fig, folder / CURVES)
     searched = by_optimizer(data.search_trials)
     if searched:

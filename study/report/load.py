@@ -18,14 +18,43 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from study.config import ConfigError
-from study.report.records import CURVE_KEYS, VAL_ACC, StudyData, TrialRecord
-from study.stores import check_storage, check_tracking_uri, open_storage
-from study.tracking import ROLE_TAG, STUDY_TAG
+from study.report.records import CURVE_KEYS, StudyData, TrialRecord
+from study.schema import (
+    BATCH_SIZE,
+    EPOCHS,
+    FINAL_FIT_SECONDS,
+    FINAL_PREFIX,
+    FINAL_ROLE,
+    FINAL_SUFFIX,
+    FINAL_TEST_ACC,
+    FINAL_TEST_LOSS,
+    FIT_SECONDS,
+    OPTIMIZER,
+    PARENT_RUN_ATTR,
+    PROTOCOL_ATTR,
+    PROTOCOLS,
+    ROLE,
+    RUN_ID_ATTR,
+    SEARCH,
+    SEARCH_ROLE,
+    SEED,
+    SEED_PROTOCOL,
+    SEED_ROLE,
+    STATE_REASON,
+    TEST_ACC,
+    TEST_ACC_METRIC,
+    TEST_LOSS,
+    TEST_LOSS_METRIC,
+    TEST_PREFIX,
+    TUNED,
+    VAL_ACC,
+    config_param,
+    lr_param,
+)
+from study.stores import check_storage, check_tracking_uri, open_storage, study_names
+from study.tracking import child_runs, find_parent_run
 
-__all__ = ["PROTOCOLS", "load_study_data", "local_file", "open_checked_storage", "study_names"]
-
-PROTOCOLS = ("search", "seed", "tuned")
-_PAGE = 1000
+__all__ = ["load_study_data", "local_file", "open_checked_storage"]
 
 
 def _first_line(err: BaseException) -> str:
@@ -56,14 +85,6 @@ def open_checked_storage(url: str) -> BaseStorage:
     return storage
 
 
-def study_names(storage: BaseStorage, name: str) -> list[str]:
-    """NAME first (when it exists), then its sub-studies NAME.<suffix> in name order, NAME.final last: the
-    order the tuned protocol runs them in."""
-    names = optuna.study.get_all_study_names(storage)
-    mine = [n for n in names if n == name or n.startswith(name + ".")]
-    return sorted(mine, key=lambda n: (n != name, n == f"{name}.final", n))
-
-
 def _client(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:
     if urlparse(tracking_uri).scheme == "sqlite":
         path = local_file(tracking_uri)
@@ -83,35 +104,17 @@ def _client(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:
 
 
 def _parent_run(client: MlflowClient, experiment_id: str, name: str, studies: list[optuna.Study]) -> Run:
-    runs = client.search_runs(
-        [experiment_id], filter_string=f"tags.`{ROLE_TAG}` = 'parent' and tags.`{STUDY_TAG}` = '{name}'", max_results=1
-    )
-    if runs:
-        return runs[0]
+    found = find_parent_run(client, experiment_id, name)
+    if found:
+        return found
     for study in studies:  # the runner also writes the parent's id into the study
-        run_id = study.user_attrs.get("mlflow_parent_run_id")
+        run_id = study.user_attrs.get(PARENT_RUN_ATTR)
         if run_id:
             try:
                 return client.get_run(run_id)
             except Exception:  # noqa: BLE001 - deleted or in another store: try the next
                 continue
     raise ConfigError("--study-name", f"no MLflow parent run for study {name!r} in this experiment")
-
-
-def _children(client: MlflowClient, experiment_id: str, parent_run_id: str) -> dict[str, Run]:
-    out: dict[str, Run] = {}
-    token = None
-    while True:
-        page = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = '{parent_run_id}'",
-            max_results=_PAGE,
-            page_token=token,
-        )
-        out.update({run.info.run_id: run for run in page})
-        token = page.token
-        if not token:
-            return out
 
 
 def _history(client: MlflowClient, run: Run) -> dict[str, dict[int, float]]:
@@ -130,35 +133,35 @@ def _float(value: object) -> float | None:
 
 def _record(study: str, trial: FrozenTrial, run: Run | None, client: MlflowClient) -> TrialRecord:
     attrs = trial.user_attrs
-    optimizer = trial.params.get("optimizer")
-    lr_key = f"lr_{optimizer}"
+    optimizer = trial.params.get(OPTIMIZER)
+    lr_key = lr_param(str(optimizer))
     distribution = trial.distributions.get(lr_key)
     lr_range = None
     if isinstance(distribution, FloatDistribution) and distribution.low < distribution.high:
         lr_range = (distribution.low, distribution.high)  # a fixed (enqueued) lr is a one-point distribution
     metrics: Mapping[str, float] = run.data.metrics if run else {}
-    final = {k: v for k, v in metrics.items() if k.startswith(("final/", "test/"))}
+    final = {k: v for k, v in metrics.items() if k.startswith((FINAL_PREFIX, TEST_PREFIX))}  # the run's end metrics
     curves = _history(client, run) if run else {}
     if VAL_ACC not in curves and trial.intermediate_values:
         curves[VAL_ACC] = {int(k): float(v) for k, v in trial.intermediate_values.items()}
-    role = attrs.get("role") or ("final" if study.endswith(".final") else "search")
-    epochs = attrs.get("epochs", len(trial.intermediate_values) or None)
+    role = attrs.get(ROLE) or (FINAL_ROLE if study.endswith("." + FINAL_SUFFIX) else SEARCH_ROLE)
+    epochs = attrs.get(EPOCHS, len(trial.intermediate_values) or None)
     return TrialRecord(
         study=study,
         number=trial.number,
         state=trial.state.name,
         optimizer=optimizer,
-        lr=_float(trial.params.get(lr_key, attrs.get("lr"))),
-        batch_size=trial.params.get("batch_size"),
-        seed=attrs.get("seed"),
+        lr=_float(trial.params.get(lr_key)),
+        batch_size=trial.params.get(BATCH_SIZE),
+        seed=attrs.get(SEED),
         role=str(role),
         value=trial.value if trial.values is not None and len(trial.values) == 1 else None,
         epochs=int(epochs) if epochs is not None else None,
-        fit_seconds=_float(attrs.get("fit_seconds", final.get("final/fit_seconds"))),
-        test_acc=_float(attrs.get("test_acc", final.get("final/test_acc", final.get("test/acc")))),
-        test_loss=_float(attrs.get("test_loss", final.get("final/test_loss", final.get("test/loss")))),
-        mlflow_run_id=attrs.get("mlflow_run_id"),
-        state_reason=attrs.get("state_reason"),
+        fit_seconds=_float(attrs.get(FIT_SECONDS, final.get(FINAL_FIT_SECONDS))),
+        test_acc=_float(attrs.get(TEST_ACC, final.get(FINAL_TEST_ACC, final.get(TEST_ACC_METRIC)))),
+        test_loss=_float(attrs.get(TEST_LOSS, final.get(FINAL_TEST_LOSS, final.get(TEST_LOSS_METRIC)))),
+        mlflow_run_id=attrs.get(RUN_ID_ATTR),
+        state_reason=attrs.get(STATE_REASON),
         lr_range=lr_range,
         curves=curves,
         final=final,
@@ -171,12 +174,12 @@ def _record(study: str, trial: FrozenTrial, run: Run | None, client: MlflowClien
 
 def _protocol(studies: list[optuna.Study], parent: Run, trials: list[TrialRecord]) -> str:
     for study in studies:
-        if study.user_attrs.get("protocol") in PROTOCOLS:
-            return str(study.user_attrs["protocol"])
-    if parent.data.params.get("config.protocol") in PROTOCOLS:
-        return parent.data.params["config.protocol"]
+        if study.user_attrs.get(PROTOCOL_ATTR) in PROTOCOLS:
+            return str(study.user_attrs[PROTOCOL_ATTR])
+    if parent.data.params.get(config_param("protocol")) in PROTOCOLS:
+        return parent.data.params[config_param("protocol")]
     roles = {t.role for t in trials}
-    return "tuned" if "final" in roles else "seed" if "seed" in roles else "search"
+    return TUNED if FINAL_ROLE in roles else SEED_PROTOCOL if SEED_ROLE in roles else SEARCH
 
 
 def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experiment: str) -> StudyData:
@@ -188,11 +191,11 @@ def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experi
     client, experiment_id = _client(tracking_uri, experiment)
     studies = [optuna.load_study(study_name=n, storage=storage) for n in names]
     parent = _parent_run(client, experiment_id, study_name, studies)
-    children = _children(client, experiment_id, parent.info.run_id)
+    children = {run.info.run_id: run for run in child_runs(client, experiment_id, parent.info.run_id)}
     trials = []
     for study in studies:
         for trial in study.get_trials(deepcopy=False):
-            run_id = trial.user_attrs.get("mlflow_run_id")
+            run_id = trial.user_attrs.get(RUN_ID_ATTR)
             trials.append(_record(study.study_name, trial, children.get(run_id) if run_id else None, client))
     return StudyData(
         name=study_name,

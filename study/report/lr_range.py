@@ -10,8 +10,9 @@ import ast
 import math
 from collections.abc import Mapping, Sequence
 
-from optimizers.registry import get_spec
 from study.report.records import TrialRecord
+from study.schema import config_param
+from study.search_space import LR_RANGES
 
 __all__ = ["EDGE_FRACTION", "EDGE_WARNING", "at_edge", "searched_range"]
 
@@ -21,7 +22,7 @@ EDGE_WARNING = "best lr at the edge of the range — widen it"
 
 def _override(parent_params: Mapping[str, str], optimizer: str) -> tuple[float, float] | None:
     """The study's own range: the parent run logs ``config.lr_ranges.<name>`` as the text of a list."""
-    text = parent_params.get(f"config.lr_ranges.{optimizer}")
+    text = parent_params.get(config_param("lr_ranges", optimizer))
     if not text:
         return None
     try:
@@ -35,17 +36,14 @@ def searched_range(
     optimizer: str, trials: Sequence[TrialRecord], parent_params: Mapping[str, str]
 ) -> tuple[float, float] | None:
     """Optuna's own record of the distribution first (exactly what was sampled), then the study's config
-    override, then the registry's default range; None for an optimizer the registry does not know."""
+    override, then the search space's default range; None for an optimizer it does not know."""
     recorded = [t.lr_range for t in trials if t.optimizer == optimizer and t.lr_range]
     if recorded:
         return min(r[0] for r in recorded), max(r[1] for r in recorded)
     override = _override(parent_params, optimizer)
     if override:
         return override
-    try:
-        return get_spec(optimizer).lr_range
-    except ValueError:
-        return None
+    return LR_RANGES.get(optimizer)
 
 
 def at_edge(lr: float, lr_range: tuple[float, float], fraction: float = EDGE_FRACTION) -> bool:

@@ -15,32 +15,46 @@ from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
 from study.report.lr_range import EDGE_WARNING
 from study.report.records import StudyData
 from study.report.stats import sentence, summary_sentence
-from study.report.tables import MILESTONES
+from study.schema import (
+    BATCH_SIZE,
+    COMPLETE,
+    FAIL,
+    MILESTONES,
+    OPTIMIZER,
+    OPTIMIZER_PARAM_PREFIX,
+    PRUNED,
+    RUNNING,
+    SEARCH,
+    SEED_PROTOCOL,
+    TUNED,
+    WAITING,
+    config_param,
+)
 
 __all__ = ["DashboardInfo", "fmt", "md_table", "render", "summary_table"]
 
 PROTOCOL_LINES = {
-    "search": "search — one adaptive Optuna search over optimizer, learning rate and batch size",
-    "seed": "seed — the article's settings (Keras defaults, batch 64, 10 epochs) once per optimizer and seed",
-    "tuned": "tuned — an equal search budget per optimizer, then each one's best configuration retrained "
+    SEARCH: "search — one adaptive Optuna search over optimizer, learning rate and batch size",
+    SEED_PROTOCOL: "seed — the article's settings (Keras defaults, batch 64, 10 epochs) once per optimizer and seed",
+    TUNED: "tuned — an equal search budget per optimizer, then each one's best configuration retrained "
     "with several seeds and tested once on the held-out test set",
 }
 
 HOW_TO_READ = {
-    "search": (
+    SEARCH: (
         "The sampler (TPE) spends more trials on optimizers that did well early, so the number of trials per "
         "optimizer differs and an optimizer with few trials had fewer chances to find a good learning rate. "
         "Each row of the summary is that optimizer's single best trial, chosen on the same validation set it "
         "is scored on: an optimistic number with no seed-to-seed spread. For a fair comparison run "
         "`python -m study.run --protocol tuned` (equal budget per optimizer, several seeds, a held-out test)."
     ),
-    "seed": (
+    SEED_PROTOCOL: (
         "Nothing is tuned here: every optimizer runs at its Keras defaults, as in the article, so this compares "
         "default settings rather than optimizers at their best (plain SGD and Adadelta suffer most from Keras' "
         "small default learning rates). Rows are medians over the seeds; a difference smaller than the "
         "seed-to-seed spread is noise."
     ),
-    "tuned": (
+    TUNED: (
         "Each optimizer had the same number of search trials in its own sub-study; the search figures show how "
         "those went. Its best configuration was then retrained with several seeds and evaluated once on the "
         "held-out test set: the summary and the significance statement use those seeds, which makes this the "
@@ -65,7 +79,7 @@ def _unique(values: Sequence[str | None]) -> str:
 
 
 def _state_counts(data: StudyData) -> str:
-    states = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+    states = (COMPLETE, PRUNED, FAIL, RUNNING, WAITING)
     rows = []
     for study in data.studies:
         counts = Counter(t.state for t in data.trials if t.study == study)
@@ -76,8 +90,8 @@ def _state_counts(data: StudyData) -> str:
 def _header(data: StudyData, now: datetime) -> str:
     params = [t.params for t in data.trials if t.params]
     first = params[0] if params else {}
-    dataset = first.get("dataset") or data.parent_params.get("config.dataset")
-    on_test = (first.get("validate_on_test") or data.parent_params.get("config.validate_on_test")) == "True"
+    dataset = first.get("dataset") or data.parent_params.get(config_param("dataset"))
+    on_test = (first.get("validate_on_test") or data.parent_params.get(config_param("validate_on_test"))) == "True"
     starts = [t.started for t in data.trials if t.started]
     ends = [t.completed for t in data.trials if t.completed]
     period = f"{min(starts):%Y-%m-%d %H:%M} – {max(ends or starts):%Y-%m-%d %H:%M}" if starts else "no trial started"
@@ -118,7 +132,7 @@ def summary_table(content: ReportContent) -> str:
 def configured_optimizers(data: StudyData) -> list[str]:
     """The optimizers the study's first invocation asked for (the parent run logs the list as text)."""
     try:
-        names = ast.literal_eval(data.parent_params.get("config.optimizers", "[]"))
+        names = ast.literal_eval(data.parent_params.get(config_param("optimizers"), "[]"))
     except (ValueError, SyntaxError):
         return []
     return [str(n) for n in names] if isinstance(names, list | tuple) else []
@@ -172,13 +186,18 @@ def _article(content: ReportContent) -> str:
     gaps = []
     if settings.get("defaults") not in (None, "keras"):
         gaps.append(f"defaults {settings['defaults']} (the article: keras)")
-    if settings.get("batch_size") not in (None, str(ARTICLE_BATCH_SIZE)):
-        gaps.append(f"batch size {settings['batch_size']} (the article: {ARTICLE_BATCH_SIZE})")
+    if settings.get(BATCH_SIZE) not in (None, str(ARTICLE_BATCH_SIZE)):
+        gaps.append(f"batch size {settings[BATCH_SIZE]} (the article: {ARTICLE_BATCH_SIZE})")
     if settings.get("train_samples") not in (None, "60000"):
         gaps.append(f"{settings['train_samples']} training images (the article: 60000)")
     note = f"\n\nThis run differs from the article's setting: {'; '.join(gaps)}." if gaps else ""
     momentum = next(
-        (t.params.get("opt.momentum") for t in content.data.trials if t.params.get("optimizer") == "momentum"), None
+        (
+            t.params.get(OPTIMIZER_PARAM_PREFIX + "momentum")
+            for t in content.data.trials
+            if t.params.get(OPTIMIZER) == "momentum"
+        ),
+        None,
     )
     if momentum is not None:
         note += (
@@ -328,7 +347,7 @@ def _dashboard(info: DashboardInfo) -> str:
 def render(content: ReportContent, figures: Mapping[str, Path], dashboard: DashboardInfo, now: datetime) -> str:
     data = content.data
     parts = [_header(data, now), _summary(content), _curves(content, figures)]
-    if data.protocol == "seed":
+    if data.protocol == SEED_PROTOCOL:
         parts.append(_article(content))
     parts += [
         _lr(content, figures),
@@ -337,7 +356,7 @@ def render(content: ReportContent, figures: Mapping[str, Path], dashboard: Dashb
         _significance(content, figures),
         _dashboard(dashboard),
         "## How to read this\n\n"
-        + HOW_TO_READ.get(data.protocol, HOW_TO_READ["search"])
+        + HOW_TO_READ.get(data.protocol, HOW_TO_READ[SEARCH])
         + "\n\nBands in the curves span min–max; pp = percentage points; `–` = no data.",
         "## Files\n\n- `trials.csv`: one row per trial of every Optuna study above.\n- `figures/`: the PNG figures.\n"
         f"- The same folder is logged to the MLflow parent run `{data.parent_run_id}` under `report/`.",

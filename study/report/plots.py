@@ -17,10 +17,11 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 
 from study.article import ARTICLE_VAL_ACC
 from study.report.lr_range import EDGE_FRACTION, EDGE_WARNING
-from study.report.records import VAL_ACC, VAL_LOSS, TrialRecord
+from study.report.records import TrialRecord
 from study.report.stats import Spread
 from study.report.style import colour, new_figure
 from study.report.tables import BatchCell, MilestoneCell
+from study.schema import COMPLETE, VAL_ACC, VAL_LOSS, best
 
 __all__ = ["batch_effect", "learning_curves", "lr_scatter", "seed_spread", "time_to_accuracy"]
 
@@ -97,14 +98,14 @@ def lr_scatter(
     fig = new_figure(4.2 * min(3, max(n, 1)), 3.5 * max(1, math.ceil(n / 3)) + 0.5)
     for ax, (name, trials) in zip(_grid(fig, n), groups.items(), strict=True):
         c = colour(name)
-        points = [t for t in trials if t.lr is not None and t.best_val_acc is not None]
-        done = [t for t in points if t.state == "COMPLETE"]
-        other = [t for t in points if t.state != "COMPLETE"]
-        ax.scatter([t.lr for t in done], [t.best_val_acc for t in done], color=c, s=22, label="completed")
-        ax.scatter([t.lr for t in other], [t.best_val_acc for t in other], facecolors="none", edgecolors=c, s=22)
-        if done:
-            best = max(done, key=lambda t: t.best_val_acc or 0.0)
-            ax.scatter([best.lr], [best.best_val_acc], marker="*", s=220, color=c, edgecolors="black", zorder=3)
+        points = [(t.lr, t.best_val_acc, t.state) for t in trials if t.lr is not None and t.best_val_acc is not None]
+        done = [(lr, acc) for lr, acc, state in points if state == COMPLETE]
+        other = [(lr, acc) for lr, acc, state in points if state != COMPLETE]
+        ax.scatter([p[0] for p in done], [p[1] for p in done], color=c, s=22, label="completed")
+        ax.scatter([p[0] for p in other], [p[1] for p in other], facecolors="none", edgecolors=c, s=22)
+        top = best(done, lambda p: p[1])
+        if top is not None:
+            ax.scatter([top[0]], [top[1]], marker="*", s=220, color=c, edgecolors="black", zorder=3)
         lr_range = ranges.get(name)
         if lr_range:
             low, high = lr_range
@@ -165,9 +166,7 @@ def time_to_accuracy(table: Mapping[str, Mapping[float, MilestoneCell]]) -> Figu
     width = 0.8 / max(len(table), 1)
     for i, (name, row) in enumerate(table.items()):
         xs = [j + (i - (len(table) - 1) / 2) * width for j in range(len(thresholds))]
-        heights = [
-            row[th].median_seconds if th in row and row[th].median_seconds is not None else 0.0 for th in thresholds
-        ]
+        heights = [(cell.median_seconds if (cell := row.get(th)) else None) or 0.0 for th in thresholds]
         bars = ax.bar(xs, heights, width=width * 0.95, color=colour(name), label=name)
         for bar, th in zip(bars, thresholds, strict=True):
             cell = row.get(th)

@@ -10,17 +10,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from optimizers.registry import OPTIMIZER_NAMES
+from study.schema import CUMULATIVE_SECONDS, REPEAT_ROLES, SAMPLES_PER_SECOND, VAL_ACC, VAL_LOSS
+from study.search_space import SEARCHABLE
 
-__all__ = ["REPEAT_ROLES", "StudyData", "TrialRecord", "by_optimizer", "ordered_optimizers"]
+__all__ = ["CURVE_KEYS", "StudyData", "TrialRecord", "by_optimizer", "ordered_optimizers"]
 
-# Trials that rerun one fixed configuration with several seeds, as opposed to trials a sampler chose.
-REPEAT_ROLES = ("seed", "final")
-
-VAL_ACC = "val/acc"
-VAL_LOSS = "val/loss"
-SAMPLES_PER_SECOND = "time/samples_per_second"
-CUMULATIVE_SECONDS = "time/cumulative_seconds"
 CURVE_KEYS = (VAL_ACC, VAL_LOSS, SAMPLES_PER_SECOND, CUMULATIVE_SECONDS)
 
 
@@ -97,7 +91,7 @@ class StudyData:
 def ordered_optimizers(names: Iterable[str]) -> list[str]:
     """Registry order (the same in every table and legend), unknown names after it alphabetically."""
     found = set(names)
-    known = [n for n in OPTIMIZER_NAMES if n in found]
+    known = [n for n in SEARCHABLE if n in found]
     return known + sorted(found - set(known))
 
 

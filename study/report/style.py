@@ -10,15 +10,16 @@ from pathlib import Path
 
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from optimizers.registry import OPTIMIZER_NAMES
+from study.search_space import SEARCHABLE
 
 __all__ = ["colour", "new_figure", "save"]
 
-_PALETTE = colormaps["tab10"].colors
+_PALETTE = [to_rgb(colormaps["tab10"](i)) for i in range(10)]
 # Registry order -> tab10, so an optimizer has the same colour in every figure of every report.
-_COLOURS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(OPTIMIZER_NAMES)}
+_COLOURS = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(SEARCHABLE)}
 _SPARE = (0.35, 0.35, 0.35)  # an optimizer the registry does not know
 
 

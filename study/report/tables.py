@@ -11,18 +11,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from study.article import ARTICLE_EPOCHS, ARTICLE_VAL_ACC, article_val_acc
-from study.report.records import (
+from study.report.records import StudyData, TrialRecord, by_optimizer
+from study.schema import (
+    COMPLETE,
     CUMULATIVE_SECONDS,
+    MILESTONES,
     SAMPLES_PER_SECOND,
     VAL_ACC,
     VAL_LOSS,
-    StudyData,
-    TrialRecord,
-    by_optimizer,
+    best,
+    epochs_to_key,
+    seconds_to_key,
+    sub_study_suffix,
 )
 
 __all__ = [
-    "MILESTONES",
     "BatchCell",
     "MilestoneCell",
     "OptimizerRow",
@@ -34,9 +37,6 @@ __all__ = [
     "seed_rows",
     "table_epochs",
 ]
-
-# The thresholds study.trial_monitor records as final/seconds_to_*; repeated here so the report needs no Lightning.
-MILESTONES = (0.97, 0.98, 0.99)
 
 
 def median(values: Sequence[float | None]) -> float | None:
@@ -73,15 +73,16 @@ class OptimizerRow:
 
 
 def _summarised(trials: Sequence[TrialRecord], repeats: bool, study_name: str) -> tuple[list[TrialRecord], str]:
-    complete = [t for t in trials if t.state == "COMPLETE" and t.best_val_acc is not None]
+    complete = [t for t in trials if t.state == COMPLETE and t.best_val_acc is not None]
     if repeats:
         return complete, f"median of {len(complete)} seed{'s' if len(complete) != 1 else ''}"
     if not complete:
         return [], "no completed trial"
-    best = max(complete, key=lambda t: t.best_val_acc or 0.0)
-    suffix = best.study.removeprefix(study_name).lstrip(".")  # a tuned protocol's sub-study, e.g. "adam"
-    label = f"{suffix} trial {best.number}" if suffix else f"trial {best.number}"
-    return [best], label
+    top = best(complete, lambda t: t.best_val_acc)
+    assert top is not None
+    suffix = sub_study_suffix(top.study, study_name)  # a tuned protocol's sub-study, e.g. "adam"
+    label = f"{suffix} trial {top.number}" if suffix else f"trial {top.number}"
+    return [top], label
 
 
 def _row(name: str, trials: list[TrialRecord], source: str, epochs: list[int]) -> OptimizerRow:
@@ -126,7 +127,7 @@ class SeedRow:
 
 def seed_rows(data: StudyData) -> list[SeedRow]:
     """Ours beside the article's, at the article's epochs, for every optimizer either side has."""
-    groups = by_optimizer([t for t in data.main_trials if t.state == "COMPLETE"])
+    groups = by_optimizer([t for t in data.main_trials if t.state == COMPLETE])
     # the article's optimizers we did not run still get a row, so a gap in our run shows
     names = list(groups) + [n for n in ARTICLE_VAL_ACC if n not in groups]
     return [
@@ -149,7 +150,7 @@ class BatchCell:
 
 def batch_table(trials: Sequence[TrialRecord]) -> tuple[list[int], dict[str, dict[int, BatchCell]]]:
     """Best and median validation accuracy of the completed searched trials, per optimizer and batch size."""
-    complete = [t for t in trials if t.state == "COMPLETE" and t.best_val_acc is not None and t.batch_size]
+    complete = [t for t in trials if t.state == COMPLETE and t.best_val_acc is not None and t.batch_size]
     sizes = sorted({t.batch_size for t in complete if t.batch_size})
     table: dict[str, dict[int, BatchCell]] = {}
     for name, mine in by_optimizer(complete).items():
@@ -172,8 +173,8 @@ class MilestoneCell:
 
 def seconds_to(trial: TrialRecord, threshold: float) -> tuple[float | None, float | None]:
     """Seconds and epochs to first reach ``threshold``: the run's own final/ metrics, else its curves."""
-    seconds = trial.final.get(f"final/seconds_to_{threshold}")
-    epochs = trial.final.get(f"final/epochs_to_{threshold}")
+    seconds = trial.final.get(seconds_to_key(threshold))
+    epochs = trial.final.get(epochs_to_key(threshold))
     if epochs is None:
         epochs = next((e for e, v in sorted(trial.curves.get(VAL_ACC, {}).items()) if v >= threshold), None)
         if epochs is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import lightning as L
@@ -114,13 +113,34 @@ def test_optimizer_factory_and_epoch_scheduler(make_trainer: Callable[..., L.Tra
     assert trainer.global_step == 6
 
 
-def test_validation_time_is_not_training_time(make_trainer: Callable[..., L.Trainer], memory_logger) -> None:
-    class SlowValidation(ImageClassifier):
+class _Clock:
+    """A stand-in for ``time.perf_counter`` that moves only when a step says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_validation_time_is_not_training_time(
+    make_trainer: Callable[..., L.Trainer], memory_logger, monkeypatch
+) -> None:
+    clock = _Clock()
+    monkeypatch.setattr("models.classifier.time.perf_counter", clock)
+
+    class TimedSteps(ImageClassifier):
+        def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+            clock.now += 1.0  # each training step "takes" a second
+            return super().training_step(batch, batch_idx)
+
         def validation_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
-            time.sleep(0.5)
+            clock.now += 50.0  # and validation far longer
             return super().validation_step(batch, batch_idx)
 
-    model = SlowValidation(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), frozen_sgd)
-    trainer = make_trainer(max_epochs=1, logger=memory_logger, num_sanity_val_steps=0, log_every_n_steps=1)
+    model = TimedSteps(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), frozen_sgd)
+    trainer = make_trainer(max_epochs=2, logger=memory_logger, num_sanity_val_steps=0, log_every_n_steps=1)
     trainer.fit(model, train_dataloaders=tiny_batches(8, 4, seed=0), val_dataloaders=tiny_batches(3, 3, seed=1))
-    assert memory_logger.series("time/epoch_seconds")[0] < 0.35  # the 0.5 s of validation left out
+    assert memory_logger.series("time/epoch_seconds") == [2.0, 2.0]  # two steps an epoch; validation left out
+    assert memory_logger.series("time/elapsed_seconds") == [2.0, 4.0]
+    assert memory_logger.series("time/samples_per_second") == [4.0, 4.0]

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.cnn import ArticleCNN, count_parameters
+from models.cnn import ArticleCNN, article_cnn_parameters, count_parameters
 
 
 def reference_layout(net: ArticleCNN) -> nn.Sequential:
@@ -29,14 +29,14 @@ def test_mnist_shape_and_parameter_count() -> None:
     net = ArticleCNN()
     assert net(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
     assert net.flat_features == 5408
-    assert count_parameters(net) == 1_387_594
+    assert count_parameters(net) == 1_387_594 == article_cnn_parameters()
 
 
 def test_cifar_shape() -> None:
     net = ArticleCNN(in_channels=3, image_size=32, num_classes=10)
     assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     assert net.flat_features == 32 * 15 * 15
-    assert count_parameters(net) == 3 * 9 * 32 + 32 + 7200 * 256 + 256 + 2570
+    assert count_parameters(net) == 3 * 9 * 32 + 32 + 7200 * 256 + 256 + 2570 == article_cnn_parameters(3, 32, 10)
 
 
 def test_relu_and_max_pool_commute_exactly() -> None:

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from optimizers import (
-    CONVENTIONS,
     OPTIMIZER_NAMES,
     SGD,
     Adadelta,
@@ -19,6 +18,7 @@ from optimizers import (
     RMSprop,
     get_spec,
 )
+from study.search_space import CONVENTIONS, default_hyperparameters
 
 # (class, constructor kwargs, overrides for the second param group beyond its halved lr)
 CASES: list[tuple[type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]] = [
@@ -94,9 +94,9 @@ def test_matches_torch(cls, kwargs, second, dtype, steps, rtol, problem_factory,
 @pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
 def test_registry_defaults_match_torch(name, convention, problem_factory, reference_class, check_same_run):
-    """Each registry name, with each default set, against torch.optim built from the same kwargs."""
+    """Each registry name, with each default set the study uses, against torch.optim built from the same kwargs."""
     spec = get_spec(name)
-    kwargs = spec.defaults(convention)
+    kwargs = default_hyperparameters(name, convention)
     problem = problem_factory(torch.float64)
     reference_problem = problem.clone()
     ours = spec.cls(problem.groups(), **kwargs)

@@ -1,4 +1,4 @@
-"""The registry: names, default sets, learning-rate ranges and ``build_optimizer``."""
+"""The registry: names, classes, defaults read from the signatures, and ``build_optimizer``."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ import torch
 
 import optimizers
 from optimizers import (
-    CONVENTIONS,
     OPTIMIZER_NAMES,
     REGISTRY,
     SGD,
@@ -33,7 +32,6 @@ EXPECTED_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta
 def test_names_and_order():
     assert OPTIMIZER_NAMES == EXPECTED_NAMES
     assert tuple(REGISTRY) == EXPECTED_NAMES
-    assert CONVENTIONS == ("torch", "keras")
     assert all(REGISTRY[name].name == name for name in OPTIMIZER_NAMES)
 
 
@@ -52,69 +50,34 @@ def test_classes():
     }
 
 
-@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_defaults_name_every_constructor_kwarg(name, convention):
+def test_defaults_name_every_constructor_kwarg(name):
     spec = get_spec(name)
     parameters = inspect.signature(spec.cls).parameters
-    assert set(spec.defaults(convention)) == set(parameters) - {"params"}
+    assert set(spec.defaults()) == set(parameters) - {"params"}
+    assert spec.description and "\n" not in spec.description
 
 
 @pytest.mark.parametrize("name", [name for name in OPTIMIZER_NAMES if name not in ("momentum", "nesterov")])
-def test_torch_defaults_are_the_constructor_defaults(name):
-    """Ours and torch.optim's constructors share their defaults, and the torch set is exactly those.
+def test_defaults_are_the_constructor_defaults(name):
+    """Ours and torch.optim's constructors share their defaults, and a plain name builds exactly those.
 
     ``momentum`` and ``nesterov`` are excluded: both libraries default to no momentum."""
     spec = get_spec(name)
     parameters = inspect.signature(spec.cls).parameters
     reference = inspect.signature(getattr(torch.optim, spec.cls.__name__)).parameters
-    for key, value in spec.torch_defaults.items():
+    for key, value in spec.defaults().items():
         assert value == parameters[key].default == reference[key].default, key
 
 
 def test_sgd_family_defaults():
-    assert get_spec("sgd").defaults("torch")["lr"] == 1e-3
-    assert get_spec("sgd").defaults("keras")["lr"] == 0.01
+    assert get_spec("sgd").defaults()["lr"] == 1e-3
     for name in ("momentum", "nesterov"):
-        for convention in CONVENTIONS:
-            defaults = get_spec(name).defaults(convention)
-            assert (defaults["lr"], defaults["momentum"], defaults["dampening"]) == (0.01, 0.9, 0.0)
-            assert defaults["nesterov"] is (name == "nesterov")
+        defaults = get_spec(name).defaults()
+        assert (defaults["lr"], defaults["momentum"], defaults["dampening"]) == (0.01, 0.9, 0.0)
+        assert defaults["nesterov"] is (name == "nesterov")
         assert "0.9" in get_spec(name).description
     assert get_spec("sgd").defaults()["momentum"] == 0.0
-
-
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [
-        ("adagrad", {"lr": 1e-3, "initial_accumulator_value": 0.1, "eps": 1e-7}),
-        ("rmsprop", {"lr": 1e-3, "alpha": 0.9, "eps": 1e-7}),
-        ("adadelta", {"lr": 1e-3, "rho": 0.95, "eps": 1e-7}),
-        ("adam", {"lr": 1e-3, "eps": 1e-7, "betas": (0.9, 0.999), "weight_decay": 0.0}),
-        ("adamw", {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.004}),
-        ("nadam", {"lr": 1e-3, "eps": 1e-7, "weight_decay": 0.0}),
-    ],
-)
-def test_keras_defaults(name, expected):
-    defaults = get_spec(name).defaults("keras")
-    assert {key: defaults[key] for key in expected} == expected
-
-
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_lr_range(name):
-    spec = get_spec(name)
-    low, high = spec.lr_range
-    assert 0 < low < high
-    assert low <= spec.torch_defaults["lr"] <= high
-    assert spec.description and "\n" not in spec.description
-
-
-def test_lr_ranges_follow_natural_scales():
-    adadelta_low, adadelta_high = get_spec("adadelta").lr_range
-    adam_low, adam_high = get_spec("adam").lr_range
-    assert adadelta_low < 1.0 < adadelta_high
-    assert adam_low < 1e-3 < adam_high
-    assert adadelta_low >= adam_high
 
 
 def test_defaults_returns_a_fresh_dict():
@@ -123,16 +86,9 @@ def test_defaults_returns_a_fresh_dict():
     defaults["lr"] = 123.0
     assert spec.defaults()["lr"] == 1e-3
     with pytest.raises(TypeError):
-        spec.torch_defaults["lr"] = 1.0  # type: ignore[index]
+        get_spec("momentum").preset["lr"] = 1.0  # type: ignore[index]
     with pytest.raises(dataclasses.FrozenInstanceError):
-        spec.lr_range = (1.0, 2.0)  # type: ignore[misc]
-
-
-def test_unknown_convention():
-    with pytest.raises(ValueError, match=r"unknown convention 'tf'; accepted: torch, keras"):
-        get_spec("adam").defaults("tf")
-    with pytest.raises(ValueError, match="accepted: torch, keras"):
-        build_optimizer("adam", [torch.zeros(1, requires_grad=True)], convention="jax")
+        spec.name = "other"  # type: ignore[misc]
 
 
 def test_unknown_name():
@@ -144,20 +100,19 @@ def test_unknown_name():
         build_optimizer("Adam", [torch.zeros(1, requires_grad=True)])
 
 
-@pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_build_uses_the_convention_defaults(name, convention):
+def test_build_uses_the_defaults(name):
     spec = get_spec(name)
-    optimizer = build_optimizer(name, [torch.zeros(2, requires_grad=True)], convention=convention)
+    optimizer = build_optimizer(name, [torch.zeros(2, requires_grad=True)])
     assert type(optimizer) is spec.cls
     group = optimizer.param_groups[0]
-    for key, value in spec.defaults(convention).items():
+    for key, value in spec.defaults().items():
         assert group[key] == value, key
 
 
 def test_build_applies_overrides():
     weight = torch.zeros(2, requires_grad=True)
-    optimizer = build_optimizer("momentum", [weight], convention="keras", lr=0.05, weight_decay=1e-4)
+    optimizer = build_optimizer("momentum", [weight], lr=0.05, weight_decay=1e-4)
     group = optimizer.param_groups[0]
     assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
 
@@ -181,11 +136,9 @@ def test_build_validates_overrides():
         build_optimizer("adam", [torch.zeros(2, requires_grad=True)], lr=-1.0)
 
 
-def test_spec_rejects_mismatched_defaults():
-    with pytest.raises(ValueError, match="same hyperparameters"):
-        OptimizerSpec("x", SGD, {"lr": 0.1}, {"lr": 0.1, "momentum": 0.9}, (1e-3, 1.0), "x")
-    with pytest.raises(ValueError, match="lr_range"):
-        OptimizerSpec("x", SGD, {"lr": 0.1}, {"lr": 0.1}, (1.0, 1e-3), "x")
+def test_spec_rejects_an_unknown_preset():
+    with pytest.raises(ValueError, match="preset names unknown keywords"):
+        OptimizerSpec("x", SGD, "x", {"betas": (0.9, 0.99)})
 
 
 MODULES = [
@@ -223,7 +176,6 @@ def test_package_exports():
         "OptimizerSpec",
         "REGISTRY",
         "OPTIMIZER_NAMES",
-        "CONVENTIONS",
         "get_spec",
         "build_optimizer",
     } <= set(optimizers.__all__)

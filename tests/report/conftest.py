@@ -26,8 +26,8 @@ from mlflow.entities import Metric, Param
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
-from optimizers.registry import get_spec
 from study.report import write_report
+from study.search_space import LR_RANGES
 from study.stores import open_storage
 
 EXPERIMENT = "tests"
@@ -152,7 +152,7 @@ class Stores:
         trial_params: dict[str, object] = {}
         distributions: dict[str, BaseDistribution] = {}
         if spec.optimizer:
-            low, high = spec.lr_range or get_spec(spec.optimizer).lr_range
+            low, high = spec.lr_range or LR_RANGES[spec.optimizer]
             if spec.role:  # a fixed configuration: the runner records a one-point distribution
                 low = high = spec.lr
             trial_params = {"optimizer": spec.optimizer, f"lr_{spec.optimizer}": spec.lr, "batch_size": spec.batch_size}
@@ -161,7 +161,6 @@ class Stores:
                 f"lr_{spec.optimizer}": FloatDistribution(low, high, log=True),
                 "batch_size": CategoricalDistribution([32, 64]),
             }
-            attrs["lr"] = spec.lr
         study.add_trial(
             optuna.trial.create_trial(
                 state=spec.state,

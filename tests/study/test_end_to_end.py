@@ -6,7 +6,7 @@ import optuna
 from optuna.trial import TrialState
 
 from study.run import main
-from study.tracking import MLFLOW_STATUS
+from study.schema import MLFLOW_STATUS
 
 EPOCH_METRICS = {
     "train/loss",
@@ -43,7 +43,9 @@ def test_three_trials_make_one_parent_and_three_children(tiny, capsys) -> None:
         assert params["optimizer"] == trial.params["optimizer"]
         assert float(params["lr"]) == trial.params[f"lr_{trial.params['optimizer']}"]
         assert params["batch_size"] == "64"
-        assert {"dataset", "model", "seed", "device", "precision", "opt.lr"} <= set(params)
+        assert {"dataset", "model", "seed", "device", "precision"} <= set(params)
+        # each hyperparameter once per store: the lr is the Optuna param lr_<name> and the MLflow param lr
+        assert "opt.lr" not in params and "lr" not in trial.user_attrs and "hyperparameters" not in trial.user_attrs
         assert run.data.tags["git_sha"] and run.data.tags["version.torch"]
         assert set(run.data.metrics) >= EPOCH_METRICS
         if trial.state == TrialState.COMPLETE:
@@ -78,7 +80,7 @@ def test_rerun_continues_the_study_and_its_parent_run(tiny) -> None:
     assert [t.number for t in study.trials] == [0, 1, 2, 3]
     assert len(children) == 4
     # the resumed sampler does not replay the first invocation's draws
-    lrs = [t.user_attrs["lr"] for t in study.trials]
+    lrs = [t.params[f"lr_{t.params['optimizer']}"] for t in study.trials]
     assert len(set(lrs)) == 4
 
 
@@ -88,7 +90,7 @@ class _AlwaysPrune(optuna.pruners.BasePruner):
 
 
 def test_pruned_trial_is_pruned_in_both_stores(tiny, monkeypatch) -> None:
-    monkeypatch.setattr("study.protocols.make_pruner", lambda config: _AlwaysPrune())
+    monkeypatch.setattr("study.session.make_pruner", lambda config: _AlwaysPrune())
     assert main(tiny.args(**{"--n-trials": "2", "--max-epochs": "3"})) == 1  # nothing completed
     study = tiny.load()
     _, children = tiny.runs()
@@ -142,10 +144,8 @@ def test_search_extras_reach_the_optimizer_and_the_records(tiny) -> None:
     _, children = tiny.runs()
     for trial, run in zip(study.trials, children, strict=True):
         name = trial.params["optimizer"]
-        hyper = trial.user_attrs["hyperparameters"]
         if name == "momentum":
-            assert run.data.params["opt.momentum"] == str(trial.params["momentum_momentum"]) == str(hyper["momentum"])
+            assert run.data.params["opt.momentum"] == str(trial.params["momentum_momentum"])
         else:
-            beta1 = trial.params["beta1_adam"]
-            assert hyper["betas"][0] == beta1
-            assert run.data.params["opt.betas"].startswith(f"({beta1}, ")
+            beta1, beta2 = trial.params["beta1_adam"], 1.0 - trial.params["one_minus_beta2_adam"]
+            assert run.data.params["opt.betas"] == str((beta1, beta2))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from study.run import main
@@ -27,6 +28,7 @@ def _start(args: list[str]) -> subprocess.Popen[str]:
 
 
 def _wait_for_running_trial(tiny, proc: subprocess.Popen[str], timeout: float = 180) -> None:
+    """Until the first trial has finished an epoch (its MLflow run holds a val/acc): then it is mid-training."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
@@ -35,11 +37,11 @@ def _wait_for_running_trial(tiny, proc: subprocess.Popen[str], timeout: float = 
                 trials = tiny.load().trials
             except KeyError:
                 trials = []
-            if trials and "mlflow_run_id" in trials[0].user_attrs:
-                time.sleep(1.0)  # into the training loop
+            run_id = trials[0].user_attrs.get("mlflow_run_id") if trials else None
+            if run_id and "val/acc" in MlflowClient(tiny.tracking_uri).get_run(run_id).data.metrics:
                 return
-        time.sleep(0.5)
-    raise AssertionError("the study never started a trial")
+        time.sleep(0.2)
+    raise AssertionError("the study never finished an epoch")
 
 
 def _long_args(tiny) -> list[str]:

@@ -6,9 +6,9 @@ from collections import Counter
 
 from optuna.trial import TrialState
 
-from optimizers.registry import get_spec
 from study.protocols import FINAL_SEED_OFFSET
 from study.run import main
+from study.search_space import default_hyperparameters
 
 
 def test_seed_protocol_runs_each_optimizer_once_at_the_keras_defaults(tiny) -> None:
@@ -21,7 +21,7 @@ def test_seed_protocol_runs_each_optimizer_once_at_the_keras_defaults(tiny) -> N
         name = trial.params["optimizer"]
         assert trial.state == TrialState.COMPLETE
         assert trial.user_attrs["role"] == "seed"
-        assert trial.params[f"lr_{name}"] == get_spec(name).keras_defaults["lr"]
+        assert trial.params[f"lr_{name}"] == default_hyperparameters(name, "keras")["lr"]
         assert trial.params["batch_size"] == 64
     _, children = tiny.runs()
     for run in children:
@@ -53,7 +53,7 @@ def test_tuned_protocol_gives_every_optimizer_the_same_budget_then_retrains_with
         for trial in mine:
             assert trial.state == TrialState.COMPLETE
             assert trial.user_attrs["role"] == "final"
-            assert trial.user_attrs["lr"] == best.user_attrs["lr"]
+            assert trial.params[f"lr_{name}"] == best.params[f"lr_{name}"]
             assert trial.params["batch_size"] == best.params["batch_size"]
             assert 0.0 <= trial.user_attrs["test_acc"] <= 1.0
 

@@ -1,0 +1,212 @@
+"""One training run of the article's CNN, with no Optuna or MLflow inside: ``train(spec, data) -> TrialResult``.
+
+The study's objective, the benchmark and the fused trainer all call this. It builds the network and the
+optimizer from a resolved :class:`TrialSpec`, runs a lean Lightning Trainer, and returns the per-epoch history,
+the fit time (one clock) and why training stopped early, if it did. Whoever calls it decides what to record
+where: an ``on_epoch`` hook sees every epoch's metrics and may return a reason to stop (pruning).
+
+Training stops by itself when it diverges: a non-finite validation loss, or one ``DIVERGENCE_FACTOR`` times
+the chance-level loss ln(classes). A diverged network rarely reaches NaN within an epoch: its loss explodes to
+1e3..1e25 and stays finite.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import signal
+import time
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightning as L
+
+from models.classifier import ImageClassifier
+from models.cnn import ArticleCNN
+from models.data import ImageDataModule
+from optimizers.registry import build_optimizer
+from study.schema import (
+    CUMULATIVE_SECONDS,
+    FINAL_BEST_VAL_ACC,
+    FINAL_EPOCHS,
+    FINAL_FIT_SECONDS,
+    FINAL_TEST_ACC,
+    FINAL_TEST_LOSS,
+    LR,
+    MILESTONES,
+    OPTIMIZER,
+    SEED,
+    TEST_ACC_METRIC,
+    TEST_LOSS_METRIC,
+    VAL_ACC,
+    VAL_LOSS,
+    epochs_to_key,
+    seconds_to_key,
+)
+
+__all__ = ["DIVERGENCE_FACTOR", "EpochRecord", "TrialResult", "TrialSpec", "quiet_lightning", "train"]
+
+DIVERGENCE_FACTOR = 100.0
+
+
+@dataclass(frozen=True)
+class TrialSpec:
+    """Everything that decides one training run."""
+
+    optimizer: str  # registry name
+    hyperparameters: Mapping[str, Any]  # every constructor keyword of the optimizer, lr included
+    batch_size: int
+    seed: int  # initial weights and dropout
+    max_epochs: int
+    device: str = "cpu"
+    precision: str = "32-true"
+    test: bool = False  # evaluate once on the held-out test set after training (unless stopped early)
+    progress_bar: bool = False
+
+    @property
+    def lr(self) -> float:
+        return float(self.hyperparameters[LR])
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    epoch: int  # 1-based: epochs completed
+    seconds: float  # wall seconds since fit start, validation included
+    metrics: Mapping[str, float] = field(default_factory=dict)  # train/*, val/*, time/* of this epoch
+
+    @property
+    def val_acc(self) -> float:
+        return self.metrics[VAL_ACC]
+
+    @property
+    def val_loss(self) -> float:
+        return self.metrics[VAL_LOSS]
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    history: tuple[EpochRecord, ...]
+    fit_seconds: float  # wall seconds of the whole fit, validation included
+    stop_reason: str | None  # why training stopped before max_epochs (pruned, diverged); None if it did not
+    test_acc: float | None = None  # spec.test only
+    test_loss: float | None = None
+
+    @property
+    def best_val_acc(self) -> float:
+        return max((r.val_acc for r in self.history), default=float("nan"))
+
+    def final_metrics(self) -> dict[str, float]:
+        """Best accuracy, fit time, epochs, the test set, and when each accuracy milestone was first reached."""
+        out = {FINAL_BEST_VAL_ACC: self.best_val_acc, FINAL_FIT_SECONDS: self.fit_seconds}
+        out[FINAL_EPOCHS] = float(len(self.history))
+        for threshold in MILESTONES:
+            reached = next((r for r in self.history if r.val_acc >= threshold), None)
+            if reached:
+                out[seconds_to_key(threshold)] = reached.seconds
+                out[epochs_to_key(threshold)] = float(reached.epoch)
+        if self.test_acc is not None and self.test_loss is not None:
+            out[FINAL_TEST_ACC], out[FINAL_TEST_LOSS] = self.test_acc, self.test_loss
+        return {k: v for k, v in out.items() if math.isfinite(v)}
+
+
+EpochHook = Callable[[EpochRecord], str | None]  # sees each epoch; returns a reason to stop, or None
+
+
+def divergence(val_loss: float, num_classes: int) -> str | None:
+    limit = DIVERGENCE_FACTOR * math.log(num_classes)
+    if math.isfinite(val_loss) and val_loss <= limit:
+        return None
+    return f"{VAL_LOSS} {val_loss:.4g} (limit {limit:.4g}, {DIVERGENCE_FACTOR:g}x chance level)"
+
+
+class _EpochWatch(L.Callback):
+    """Collects each epoch's metrics at the end of its validation, stops on divergence or when the hook asks."""
+
+    def __init__(self, num_classes: int, on_epoch: EpochHook | None) -> None:
+        self.num_classes = num_classes
+        self.on_epoch = on_epoch
+        self.history: list[EpochRecord] = []
+        self.stop_reason: str | None = None
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.started = time.perf_counter()
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        seconds = self.elapsed()
+        metrics = {k: float(trainer.callback_metrics[k]) for k in (VAL_ACC, VAL_LOSS)}
+        if isinstance(pl_module, ImageClassifier):
+            metrics.update(pl_module.train_epoch_metrics())
+        metrics[CUMULATIVE_SECONDS] = seconds
+        record = EpochRecord(trainer.current_epoch + 1, seconds, metrics)
+        self.history.append(record)
+        diverged = divergence(record.val_loss, self.num_classes)
+        if diverged:
+            self.stop_reason = f"diverged: {diverged} at epoch {record.epoch}"
+        if self.on_epoch:
+            asked = self.on_epoch(record)
+            self.stop_reason = self.stop_reason or asked
+        if self.stop_reason:
+            trainer.should_stop = True
+
+
+def quiet_lightning() -> None:
+    """A study builds hundreds of Trainers: drop Lightning's per-Trainer banners and hints."""
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def train(spec: TrialSpec, data: ImageDataModule, *, on_epoch: EpochHook | None = None) -> TrialResult:
+    """Trains the article's CNN as ``spec`` says on ``data`` (set up once, shared); see the module docstring.
+
+    Ctrl-C and SIGTERM arrive as ``KeyboardInterrupt``; any other failure propagates as raised.
+    """
+    L.seed_everything(spec.seed, verbose=False)
+    channels, height, _ = data.input_shape
+    net = ArticleCNN(in_channels=channels, image_size=height, num_classes=data.num_classes)
+    factory = functools.partial(build_optimizer, spec.optimizer, **spec.hyperparameters)
+    module = ImageClassifier(net, factory, hparams={OPTIMIZER: spec.optimizer, SEED: spec.seed})
+    batches = data.with_batch_size(spec.batch_size)
+    watch = _EpochWatch(data.num_classes, on_epoch)
+    trainer = L.Trainer(
+        max_epochs=spec.max_epochs,
+        accelerator="gpu" if spec.device == "cuda" else "cpu",
+        devices=1,
+        precision=spec.precision,  # type: ignore[arg-type]
+        logger=False,
+        callbacks=[watch],
+        enable_checkpointing=False,
+        enable_progress_bar=spec.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        trainer.fit(module, datamodule=batches)
+        fit_seconds = watch.elapsed()
+        test: Mapping[str, float] = {}
+        if spec.test and watch.stop_reason is None:
+            (test,) = trainer.test(module, datamodule=batches, verbose=False)
+    except SystemExit as err:  # Lightning turns Ctrl-C into sys.exit(1): give the caller the interrupt back
+        raise KeyboardInterrupt("interrupted (Ctrl-C or SIGTERM)") from err
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
+    return TrialResult(
+        history=tuple(watch.history),
+        fit_seconds=fit_seconds,
+        stop_reason=watch.stop_reason,
+        test_acc=float(test[TEST_ACC_METRIC]) if test else None,
+        test_loss=float(test[TEST_LOSS_METRIC]) if test else None,
+    )
