@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from study.report.lr_range import at_edge, searched_range
+from study.report.power import SeedsNeeded, seeds_needed
 from study.report.records import StudyData, TrialRecord, by_optimizer
 from study.report.stats import Comparison, Spread, compare_to_best, spread
 from study.report.tables import (
@@ -34,9 +35,10 @@ class LrFinding:
 @dataclass(frozen=True)
 class Significance:
     metric: str  # what the seeds measured, e.g. "test accuracy"
-    values: dict[str, list[float]]  # optimizer -> one value per seed
+    values: dict[str, dict[int, float]]  # optimizer -> {seed: value}: the seed pairs optimizers in the tests
     spreads: list[Spread]  # best mean first
-    comparisons: list[Comparison]  # each optimizer against the best
+    comparisons: list[Comparison]  # each optimizer against the best, runner-up first
+    seeds_needed: SeedsNeeded | None  # to separate the best from the runner-up; None with fewer than two
 
 
 @dataclass(frozen=True)
@@ -69,23 +71,32 @@ def _lr_findings(data: StudyData) -> list[LrFinding]:
 
 def _significance(data: StudyData) -> Significance | None:
     """Seeds of one configuration per optimizer: the final retraining's test accuracy (tuned), or the last
-    epoch's validation accuracy (seed: the article's number, on the test set when validated on it)."""
-    complete = [t for t in data.repeat_trials if t.state == COMPLETE]
+    epoch's validation accuracy (seed: the article's number, on the test set when validated on it).
+
+    Values are keyed by seed, so the tests can pair optimizers that ran the same seeds. A seed completed twice
+    (a retry) counts once, the later trial; a trial without a recorded seed cannot be paired and is left out
+    (the runner records the seed of every repeated trial)."""
+    complete = [t for t in data.repeat_trials if t.state == COMPLETE and t.seed is not None]
     if not complete:
         return None
     finals = [t for t in complete if t.role == FINAL_ROLE and t.test_acc is not None]
     if finals:
         metric = "test accuracy"
-        values = {n: [t.test_acc for t in ts if t.test_acc is not None] for n, ts in by_optimizer(finals).items()}
+        values = {
+            n: {t.seed: t.test_acc for t in ts if t.seed is not None and t.test_acc is not None}
+            for n, ts in by_optimizer(finals).items()
+        }
     else:
         metric = "validation accuracy at the last epoch"
         values = {
-            n: [v for t in ts if (v := t.at(VAL_ACC, t.last_epoch)) is not None]
+            n: {t.seed: v for t in ts if t.seed is not None and (v := t.at(VAL_ACC, t.last_epoch)) is not None}
             for n, ts in by_optimizer(complete).items()
         }
     values = {n: v for n, v in values.items() if v}
-    spreads = sorted((spread(n, v) for n, v in values.items()), key=lambda s: -s.mean)
-    return Significance(metric, values, spreads, compare_to_best(values))
+    spreads = sorted((spread(n, list(v.values())) for n, v in values.items()), key=lambda s: -s.mean)
+    comparisons = compare_to_best(values)
+    needed = seeds_needed(comparisons[0]) if comparisons else None
+    return Significance(metric, values, spreads, comparisons, needed)
 
 
 def analyse(data: StudyData) -> ReportContent:

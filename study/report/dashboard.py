@@ -24,7 +24,8 @@ from study.report.figures import CURVES, SEEDS
 from study.report.load import local_file
 from study.report.lr_range import EDGE_WARNING
 from study.report.markdown import DashboardInfo, summary_table
-from study.report.stats import sentence, summary_sentence
+from study.report.power import seeds_sentence
+from study.report.stats import LEGEND, sentence, summary_sentence
 
 __all__ = ["ARTIFACT_DIR_NAME", "artifact_dir_for", "main_study", "note", "publish"]
 
@@ -48,9 +49,14 @@ def note(content: ReportContent, images: Mapping[str, str], report_path: Path) -
     data = content.data
     lines = [f"## Optimizer comparison ({data.protocol} protocol)", "", summary_table(content), ""]
     lines += [f"- **{f}**: {EDGE_WARNING}." for f in content.flagged]
-    if content.significance:
-        lines += [f"- {sentence(c)}" for c in content.significance.comparisons]
-        lines.append(summary_sentence(content.significance.comparisons))
+    sig = content.significance
+    if sig:
+        lines += [f"- {sentence(c)}" for c in sig.comparisons]
+        lines.append(summary_sentence(sig.comparisons))
+        if sig.seeds_needed is not None:
+            lines += ["", seeds_sentence(sig.seeds_needed)]
+        if sig.comparisons:
+            lines += ["", f"_{LEGEND}_"]
     lines += ["", *(f"![{alt}]({url})" for alt, url in images.items()), ""]
     lines.append(f"Full report: `{report_path}`; also under `report/` of MLflow parent run `{data.parent_run_id}`.")
     return "\n".join(lines)

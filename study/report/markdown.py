@@ -13,8 +13,9 @@ from study.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
 from study.report.analysis import ReportContent
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
 from study.report.lr_range import EDGE_WARNING
+from study.report.power import seeds_sentence
 from study.report.records import StudyData
-from study.report.stats import sentence, summary_sentence
+from study.report.stats import method_note, sentence, summary_sentence
 from study.schema import (
     BATCH_SIZE,
     COMPLETE,
@@ -306,17 +307,22 @@ def _significance(content: ReportContent, figures: Mapping[str, Path]) -> str:
         ]
         for s in sig.spreads
     ]
-    return "\n\n".join(
-        [
-            title,
-            f"{sig.metric.capitalize()} over the seeds: mean ± std, n, and the 95% confidence interval of the mean "
-            "(t distribution). Each optimizer is compared with the best by Welch's t-test, Holm-corrected at 5%.",
-            md_table(["optimizer", "n", "mean", "std", "95% CI"], rows),
-            "\n".join(f"- {sentence(c)}" for c in sig.comparisons) or "- Only one optimizer: nothing to compare.",
-            summary_sentence(sig.comparisons),
-            _figure(figures, SEEDS, f"{sig.metric} per seed"),
-        ]
-    )
+    parts = [
+        title,
+        f"{sig.metric.capitalize()} over the seeds: mean ± std, n, and the 95% confidence interval of the mean "
+        "(t distribution).",
+        md_table(["optimizer", "n", "mean", "std", "95% CI"], rows),
+    ]
+    if sig.comparisons:
+        parts.append(method_note(sig.comparisons))
+    parts += [
+        "\n".join(f"- {sentence(c)}" for c in sig.comparisons) or "- Only one optimizer: nothing to compare.",
+        summary_sentence(sig.comparisons),
+    ]
+    if sig.seeds_needed is not None:
+        parts.append(seeds_sentence(sig.seeds_needed))
+    parts.append(_figure(figures, SEEDS, f"{sig.metric} per seed"))
+    return "\n\n".join(parts)
 
 
 @dataclass(frozen=True)

@@ -191,14 +191,20 @@ def time_to_accuracy(table: Mapping[str, Mapping[float, MilestoneCell]]) -> Figu
     return fig
 
 
-def seed_spread(values: Mapping[str, Sequence[float]], spreads: Sequence[Spread], metric: str, title: str) -> Figure:
-    """Every seed as a dot, the mean as a bar-less marker with its 95% t interval, best optimizer first."""
+def seed_spread(
+    values: Mapping[str, Mapping[int, float]], spreads: Sequence[Spread], metric: str, title: str
+) -> Figure:
+    """Every seed as a dot, the mean as a bar-less marker with its 95% t interval, best optimizer first. A seed
+    keeps its horizontal offset in every column, so the pairs the tests compare line up."""
     fig = new_figure(max(5.0, 1.2 * len(spreads) + 2), 4.6)
     ax = fig.subplots()
+    seeds = sorted({seed for by_seed in values.values() for seed in by_seed})
+    step = min(0.06, 0.36 / max(len(seeds), 1))  # many seeds squeeze together, clear of the mean at x + 0.25
+    offset = {seed: (k - (len(seeds) - 1) / 2) * step for k, seed in enumerate(seeds)}
     for x, s in enumerate(spreads):
-        seeds = values[s.optimizer]
-        offsets = [(k - (len(seeds) - 1) / 2) * 0.06 for k in range(len(seeds))]
-        ax.scatter([x + o for o in offsets], seeds, color=colour(s.optimizer), alpha=0.6, s=18, label=s.optimizer)
+        mine = sorted(values[s.optimizer].items())
+        xs = [x + offset[seed] for seed, _ in mine]
+        ax.scatter(xs, [v for _, v in mine], color=colour(s.optimizer), alpha=0.6, s=18, label=s.optimizer)
         if s.ci_low is not None and s.ci_high is not None:
             ax.errorbar(
                 [x + 0.25],

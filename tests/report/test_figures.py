@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from matplotlib.colors import to_rgb
 
 from study.report.lr_range import EDGE_WARNING
@@ -89,14 +90,21 @@ def test_time_to_accuracy_bars_carry_reached_counts() -> None:
     assert {t.get_text() for t in ax.texts} == {"2/3", "1/3", "0/2"}
 
 
-def test_seed_spread_orders_best_first_with_intervals() -> None:
-    values = {"adam": [0.99, 0.991, 0.992], "sgd": [0.97, 0.972]}
-    spreads = sorted((spread(n, v) for n, v in values.items()), key=lambda s: -s.mean)
+def test_seed_spread_orders_best_first_with_intervals_and_lines_up_seeds() -> None:
+    values = {"adam": {0: 0.99, 1: 0.991, 2: 0.992}, "sgd": {1: 0.97, 2: 0.972}}
+    spreads = sorted((spread(n, list(v.values())) for n, v in values.items()), key=lambda s: -s.mean)
     fig = seed_spread(values, spreads, "test accuracy", "Test accuracy per seed")
     (ax,) = fig.axes
     assert ax.get_ylabel() == "test accuracy" and ax.get_title() == "Test accuracy per seed"
     assert [t.get_text() for t in ax.get_xticklabels()] == ["adam\n(n=3)", "sgd\n(n=2)"]
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["adam", "sgd"]
+    adam, sgd = (c.get_offsets() for c in ax.collections if c.get_label() in ("adam", "sgd"))
+    by_value = {round(float(y), 4): float(x) for x, y in [*adam, *sgd]}
+    # seed 1 and seed 2 sit at the same offset from their column in both columns: the pairs line up
+    assert by_value[0.97] - 1 == pytest.approx(by_value[0.991]) and by_value[0.972] - 1 == pytest.approx(
+        by_value[0.992]
+    )
+    assert by_value[0.99] < by_value[0.991] < by_value[0.992]
 
 
 def test_each_optimizer_keeps_its_colour() -> None:

@@ -1,4 +1,4 @@
-"""The report's arithmetic: epoch columns, lr ranges and edges, milestones, confidence intervals and tests."""
+"""The report's arithmetic: epoch columns, lr ranges and edges, milestones, spreads and Holm (tests: test_stats)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from scipy import stats
 from study.article import ARTICLE_VAL_ACC, article_val_acc
 from study.report.lr_range import at_edge, searched_range
 from study.report.records import CUMULATIVE_SECONDS, VAL_ACC, TrialRecord
-from study.report.stats import compare_to_best, holm, sentence, spread, summary_sentence
+from study.report.stats import holm, spread
 from study.report.tables import seconds_to, table_epochs
 
 
@@ -74,33 +74,3 @@ def test_holm_adjusts_step_down_and_stays_monotone() -> None:
     assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
     assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
     assert holm([]) == []
-
-
-def test_comparisons_against_the_best_with_welch_and_holm() -> None:
-    values = {"adam": [0.992, 0.991, 0.993], "rmsprop": [0.990, 0.993, 0.991], "sgd": [0.970, 0.971, 0.969]}
-    comparisons = compare_to_best(values)
-    assert [c.other for c in comparisons] == ["rmsprop", "sgd"]
-    assert all(c.best == "adam" for c in comparisons)
-    welch = stats.ttest_ind(values["adam"], values["sgd"], equal_var=False).pvalue
-    sgd = comparisons[1]
-    assert sgd.p == pytest.approx(welch) and sgd.significant
-    assert not comparisons[0].significant
-    text = sentence(comparisons[0])
-    assert text.startswith("adam vs rmsprop: +0.07 pp, p = ") and text.endswith("not significant with 3 seeds each.")
-
-
-def test_one_seed_cannot_be_tested() -> None:
-    (c,) = compare_to_best({"adam": [0.99], "sgd": [0.97]})
-    assert c.p is None and not c.significant
-    assert sentence(c) == "adam vs sgd: +2.00 pp — not tested (needs at least 2 seeds each; 1 seed each)."
-
-
-def test_summary_sentence_separates_better_tied_and_untested() -> None:
-    values = {"adam": [0.992, 0.991, 0.993], "rmsprop": [0.990, 0.993, 0.991], "sgd": [0.970, 0.971, 0.969]}
-    assert summary_sentence(compare_to_best(values)) == (
-        "Holm-corrected at 5%: adam is significantly better than sgd; "
-        "adam cannot be told apart from rmsprop with these seeds."
-    )
-    single = compare_to_best({"adam": [0.99], "sgd": [0.97]})
-    assert summary_sentence(single) == "Holm-corrected at 5%: sgd could not be tested (rerun with --seeds 3 or more)."
-    assert summary_sentence([]) == "Fewer than two optimizers have results: nothing to compare."

@@ -108,14 +108,21 @@ def test_final_sub_study_gets_a_significance_statement(built) -> None:
     text = built.reports["tune"].read_text()
     assert "## Final retraining on the test set" in text
     assert "| adam | 3 | 0.9920 |" in text
-    assert "- adam vs rmsprop: +0.07 pp, p = " in text
-    assert "not significant with 3 seeds each." in text
-    assert "- adam vs sgd: +2.19 pp" in text and "significant at 5% with 3 seeds each." in text
+    # the final retraining runs the same seeds for every optimizer: paired by seed, Wilcoxon too few to run
+    assert "compared on the per-seed differences over the seeds both have: by the paired t-test" in text
+    assert "- adam vs rmsprop: +0.07 pp [-0.11, 0.24], paired t p_holm = 0.25 (Wilcoxon not tested: needs ≥ 6 " in text
+    assert "unequal pairs), 3 seeds — not significant." in text
+    assert "- adam vs sgd: +2.19 pp [1.94, 2.44], paired t p_holm = 0.0014 (" in text
+    assert "6 unequal pairs), 3 seeds — significant at 5%." in text
     assert "adam is significantly better than sgd; adam cannot be told apart from rmsprop" in text
+    assert "Seeds needed to separate adam from rmsprop: 11 (paired t at 5% two-sided before Holm, 80% power" in text
+    assert "Welch" not in text
     # the summary ranks by the test accuracy, and says it summarises seeds
     assert "| **adam** | median of 3 seeds |" in text and "test acc" in text
     search = built.reports["srch"].read_text()
     assert "no difference can be tested" in search
+    seedy = built.reports["seedy"].read_text()  # the seed protocol also shares its seeds: paired, 2 of them
+    assert "- adam vs adadelta: +15.09 pp [" in seedy and "paired t p_holm = " in seedy and "2 seeds — " in seedy
 
 
 def test_best_lr_at_the_edge_is_flagged(built) -> None:
@@ -141,7 +148,8 @@ def test_dashboard_gets_a_note_and_the_key_figure(built) -> None:
     study = optuna.load_study(study_name="tune.final", storage=storage)  # no plain "tune": the final sub-study
     note = optuna_dashboard.get_note(study)
     assert note.startswith("## Optimizer comparison (tuned protocol)")
-    assert "adam vs sgd" in note and "](/artifacts/" in note
+    assert "- adam vs sgd: +2.19 pp [1.94, 2.44], paired t p_holm = 0.0014" in note and "](/artifacts/" in note
+    assert "Seeds needed to separate adam from rmsprop: 11 (" in note and "p_holm: the two-sided p-value" in note
     uploaded = {m.filename.rsplit("-", 2)[0] for m in get_all_artifact_meta(study)}
     assert {"seed_spread", "learning_curves"} <= uploaded
     store = built.stores.root / "optuna-artifacts"
