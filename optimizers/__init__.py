@@ -1,9 +1,13 @@
 """Optimizers written from scratch as ``torch.optim.Optimizer`` subclasses, and a registry of them.
 
 One file per algorithm (``sgd.py``, ``adagrad.py``, ``rmsprop.py``, ``adadelta.py``, ``adam.py``,
-``adamw.py``, ``nadam.py``): the class gathers tensors, a module-level function does the arithmetic.
-Shared pieces live in ``_base.py`` (step loop, checks) and ``_primitives.py`` (moving averages, bias
-correction, weight decay). ``registry.py`` maps short names to classes, with PyTorch's defaults::
+``adamw.py``, ``nadam.py``): the class gathers tensors, a module-level function does the arithmetic,
+one tensor at a time (``adam``, the readable reference, taken with ``foreach=False``), and its twin
+does the same for all of a param group's tensors at once with ``torch._foreach_*`` ops (``adam_foreach``,
+the default). Shared pieces live in ``_base.py`` (step loop, choice of path, checks) and
+``_primitives.py`` (moving averages, bias correction, weight decay, each with its multi-tensor twin).
+``benchmark_step.py`` times the two paths. ``registry.py`` maps short names to classes, with
+PyTorch's defaults::
 
     from optimizers import build_optimizer
 

@@ -4,15 +4,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from ._base import ScratchOptimizer, check_flag, check_number
-from ._primitives import count_step, ema_square_, l2_penalty, scalar_state, signed, zeros_like
+from ._primitives import (
+    Tensors,
+    count_step,
+    count_steps,
+    ema_square_,
+    ema_square_foreach_,
+    l2_penalty,
+    l2_penalty_foreach,
+    scalar_state,
+    signed,
+    signed_foreach,
+    zeros_like,
+)
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["Adadelta", "adadelta"]
+__all__ = ["Adadelta", "adadelta", "adadelta_foreach"]
 
 
 class Adadelta(ScratchOptimizer):
@@ -47,6 +60,8 @@ class Adadelta(ScratchOptimizer):
         eps: :math:`\epsilon \ge 0` inside both square roots.
         weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
         maximize: ascend the objective instead of descending it.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -58,13 +73,22 @@ class Adadelta(ScratchOptimizer):
         weight_decay: float = 0.0,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         check_number("lr", lr)
         check_number("rho", rho, high=1.0)
         check_number("eps", eps)
         check_number("weight_decay", weight_decay)
         check_flag("maximize", maximize)
-        defaults = {"lr": lr, "rho": rho, "eps": eps, "weight_decay": weight_decay, "maximize": maximize}
+        check_flag("foreach", foreach, allow_none=True)
+        defaults = {
+            "lr": lr,
+            "rho": rho,
+            "eps": eps,
+            "weight_decay": weight_decay,
+            "maximize": maximize,
+            "foreach": foreach,
+        }
         super().__init__(params, defaults)
 
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
@@ -77,6 +101,22 @@ class Adadelta(ScratchOptimizer):
             grad,
             state["square_avg"],
             state["acc_delta"],
+            lr=group["lr"],
+            rho=group["rho"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            maximize=group["maximize"],
+        )
+
+    def _update_group(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+    ) -> None:
+        count_steps([state["step"] for state in states])
+        adadelta_foreach(
+            params,
+            grads,
+            [state["square_avg"] for state in states],
+            [state["acc_delta"] for state in states],
             lr=group["lr"],
             rho=group["rho"],
             eps=group["eps"],
@@ -103,3 +143,28 @@ def adadelta(
     delta = acc_delta.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(grad)
     ema_square_(acc_delta, delta, rho)
     param.add_(delta, alpha=-lr)
+
+
+def adadelta_foreach(
+    params: Tensors,
+    grads: Tensors,
+    square_avgs: Tensors,
+    acc_deltas: Tensors,
+    *,
+    lr: float,
+    rho: float,
+    eps: float,
+    weight_decay: float,
+    maximize: bool,
+) -> None:
+    """:func:`adadelta` on lists of tensors (one device and dtype)."""
+    grads = l2_penalty_foreach(signed_foreach(grads, maximize), params, weight_decay)
+    ema_square_foreach_(square_avgs, grads, rho)
+    deltas = torch._foreach_add(acc_deltas, eps)
+    torch._foreach_sqrt_(deltas)
+    rms_grads = torch._foreach_add(square_avgs, eps)
+    torch._foreach_sqrt_(rms_grads)
+    torch._foreach_div_(deltas, rms_grads)
+    torch._foreach_mul_(deltas, grads)
+    ema_square_foreach_(acc_deltas, deltas, rho)
+    torch._foreach_add_(params, deltas, alpha=-lr)

@@ -8,12 +8,21 @@ import torch
 from torch import Tensor
 
 from ._base import ScratchOptimizer, check_flag, check_number
-from ._primitives import count_step, l2_penalty, scalar_state, signed
+from ._primitives import (
+    Tensors,
+    count_step,
+    count_steps,
+    l2_penalty,
+    l2_penalty_foreach,
+    scalar_state,
+    signed,
+    signed_foreach,
+)
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["Adagrad", "adagrad"]
+__all__ = ["Adagrad", "adagrad", "adagrad_foreach"]
 
 
 class Adagrad(ScratchOptimizer):
@@ -52,6 +61,8 @@ class Adagrad(ScratchOptimizer):
         initial_accumulator_value: :math:`s_0 \ge 0`, the accumulator's starting value.
         eps: :math:`\epsilon \ge 0`, added to the denominator.
         maximize: ascend the objective instead of descending it.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -64,6 +75,7 @@ class Adagrad(ScratchOptimizer):
         eps: float = 1e-10,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         check_number("lr", lr)
         check_number("lr_decay", lr_decay)
@@ -71,6 +83,7 @@ class Adagrad(ScratchOptimizer):
         check_number("initial_accumulator_value", initial_accumulator_value)
         check_number("eps", eps)
         check_flag("maximize", maximize)
+        check_flag("foreach", foreach, allow_none=True)
         defaults = {
             "lr": lr,
             "lr_decay": lr_decay,
@@ -78,6 +91,7 @@ class Adagrad(ScratchOptimizer):
             "initial_accumulator_value": initial_accumulator_value,
             "eps": eps,
             "maximize": maximize,
+            "foreach": foreach,
         }
         super().__init__(params, defaults)
 
@@ -101,6 +115,21 @@ class Adagrad(ScratchOptimizer):
             maximize=group["maximize"],
         )
 
+    def _update_group(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+    ) -> None:
+        adagrad_foreach(
+            params,
+            grads,
+            [state["sum"] for state in states],
+            steps=count_steps([state["step"] for state in states]),
+            lr=group["lr"],
+            lr_decay=group["lr_decay"],
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=group["maximize"],
+        )
+
 
 def adagrad(
     param: Tensor,
@@ -116,6 +145,32 @@ def adagrad(
 ) -> None:
     """Step ``step`` (1-based) of Adagrad on ``param``, in place; ``state_sum`` is the accumulator."""
     grad = l2_penalty(signed(grad, maximize), param, weight_decay)
-    step_lr = lr / (1 + (step - 1) * lr_decay)
+    step_lr = _decayed_lr(lr, lr_decay, step)
     state_sum.addcmul_(grad, grad, value=1)
     param.addcdiv_(grad, state_sum.sqrt().add_(eps), value=-step_lr)
+
+
+def adagrad_foreach(
+    params: Tensors,
+    grads: Tensors,
+    state_sums: Tensors,
+    *,
+    steps: list[float],
+    lr: float,
+    lr_decay: float,
+    weight_decay: float,
+    eps: float,
+    maximize: bool,
+) -> None:
+    """:func:`adagrad` on lists of tensors (one device and dtype), ``steps[i]`` being ``params[i]``'s count."""
+    grads = l2_penalty_foreach(signed_foreach(grads, maximize), params, weight_decay)
+    step_lrs = [-_decayed_lr(lr, lr_decay, step) for step in steps]
+    torch._foreach_addcmul_(state_sums, grads, grads, value=1)
+    denoms = torch._foreach_sqrt(state_sums)
+    torch._foreach_add_(denoms, eps)
+    torch._foreach_addcdiv_(params, grads, denoms, step_lrs)
+
+
+def _decayed_lr(lr: float, lr_decay: float, step: float) -> float:
+    r"""The rate of step ``step`` (1-based) under inverse-time decay: :math:`\gamma / (1 + (t - 1)\eta)`."""
+    return lr / (1 + (step - 1) * lr_decay)

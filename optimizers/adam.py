@@ -9,21 +9,28 @@ from torch import Tensor
 
 from ._base import ScratchOptimizer, check_betas, check_flag, check_number
 from ._primitives import (
+    Tensors,
     bias_correction,
     count_step,
+    count_steps,
     decay_weights_,
+    decay_weights_foreach_,
     ema_,
+    ema_foreach_,
     ema_square_,
+    ema_square_foreach_,
     l2_penalty,
+    l2_penalty_foreach,
     scalar_state,
     signed,
+    signed_foreach,
     zeros_like,
 )
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["Adam", "adam"]
+__all__ = ["Adam", "adam", "adam_foreach"]
 
 
 class Adam(ScratchOptimizer):
@@ -69,6 +76,8 @@ class Adam(ScratchOptimizer):
         amsgrad: normalise by the running maximum of the second moment.
         maximize: ascend the objective instead of descending it.
         decoupled_weight_decay: apply weight decay to the weights directly, as AdamW does.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -82,6 +91,7 @@ class Adam(ScratchOptimizer):
         *,
         maximize: bool = False,
         decoupled_weight_decay: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         check_number("lr", lr)
         check_betas(betas)
@@ -90,6 +100,7 @@ class Adam(ScratchOptimizer):
         check_flag("amsgrad", amsgrad)
         check_flag("maximize", maximize)
         check_flag("decoupled_weight_decay", decoupled_weight_decay)
+        check_flag("foreach", foreach, allow_none=True)
         defaults = {
             "lr": lr,
             "betas": (betas[0], betas[1]),
@@ -98,6 +109,7 @@ class Adam(ScratchOptimizer):
             "amsgrad": amsgrad,
             "maximize": maximize,
             "decoupled_weight_decay": decoupled_weight_decay,
+            "foreach": foreach,
         }
         super().__init__(params, defaults)
 
@@ -116,6 +128,27 @@ class Adam(ScratchOptimizer):
             state["exp_avg_sq"],
             state.get("max_exp_avg_sq"),
             step=count_step(state["step"]),
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            amsgrad=group["amsgrad"],
+            maximize=group["maximize"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+        )
+
+    def _update_group(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+    ) -> None:
+        beta1, beta2 = group["betas"]
+        adam_foreach(
+            params,
+            grads,
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+            [state["max_exp_avg_sq"] for state in states] if group["amsgrad"] else None,
+            steps=count_steps([state["step"] for state in states]),
             lr=group["lr"],
             beta1=beta1,
             beta2=beta2,
@@ -158,3 +191,39 @@ def adam(
     step_size = lr / bias_correction(beta1, step)
     denom = (exp_avg_sq.sqrt() / bias_correction(beta2, step) ** 0.5).add_(eps)
     param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def adam_foreach(
+    params: Tensors,
+    grads: Tensors,
+    exp_avgs: Tensors,
+    exp_avg_sqs: Tensors,
+    max_exp_avg_sqs: Tensors | None,
+    *,
+    steps: list[float],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    amsgrad: bool,
+    maximize: bool,
+    decoupled_weight_decay: bool,
+) -> None:
+    """:func:`adam` on lists of tensors (one device and dtype), ``steps[i]`` being ``params[i]``'s count."""
+    grads = signed_foreach(grads, maximize)
+    if decoupled_weight_decay:
+        decay_weights_foreach_(params, lr, weight_decay)
+    else:
+        grads = l2_penalty_foreach(grads, params, weight_decay)
+    ema_foreach_(exp_avgs, grads, beta1)
+    ema_square_foreach_(exp_avg_sqs, grads, beta2)
+    if amsgrad:
+        assert max_exp_avg_sqs is not None, "AMSGrad needs its max_exp_avg_sq state"
+        torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
+        exp_avg_sqs = max_exp_avg_sqs
+    step_sizes = [-(lr / bias_correction(beta1, step)) for step in steps]
+    denoms = torch._foreach_sqrt(exp_avg_sqs)
+    torch._foreach_div_(denoms, [bias_correction(beta2, step) ** 0.5 for step in steps])
+    torch._foreach_add_(denoms, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denoms, step_sizes)

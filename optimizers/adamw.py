@@ -46,6 +46,8 @@ class AdamW(Adam):
             :math:`1 - \gamma\lambda`.
         amsgrad: normalise by the running maximum of the second moment.
         maximize: ascend the objective instead of descending it.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -58,8 +60,19 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
     ) -> None:
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, decoupled_weight_decay=True)
+        super().__init__(
+            params,
+            lr,
+            betas,
+            eps,
+            weight_decay,
+            amsgrad,
+            maximize=maximize,
+            decoupled_weight_decay=True,
+            foreach=foreach,
+        )
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from ._base import ScratchOptimizer, check_betas, check_flag, check_number
 from ._primitives import (
+    Tensors,
     bias_correction,
     count_step,
+    count_steps,
     decay_weights_,
+    decay_weights_foreach_,
     ema_,
+    ema_foreach_,
     ema_square_,
+    ema_square_foreach_,
     l2_penalty,
+    l2_penalty_foreach,
     scalar_state,
     signed,
+    signed_foreach,
     zeros_like,
 )
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["NAdam", "nadam"]
+__all__ = ["NAdam", "nadam", "nadam_foreach"]
 
 
 class NAdam(ScratchOptimizer):
@@ -69,6 +77,8 @@ class NAdam(ScratchOptimizer):
         decoupled_weight_decay: shrink the weights by :math:`\gamma\lambda` instead of adding
             :math:`\lambda\theta` to the gradient (NAdamW).
         maximize: ascend the objective instead of descending it.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -82,6 +92,7 @@ class NAdam(ScratchOptimizer):
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         check_number("lr", lr)
         check_betas(betas)
@@ -90,6 +101,7 @@ class NAdam(ScratchOptimizer):
         check_number("momentum_decay", momentum_decay)
         check_flag("decoupled_weight_decay", decoupled_weight_decay)
         check_flag("maximize", maximize)
+        check_flag("foreach", foreach, allow_none=True)
         defaults = {
             "lr": lr,
             "betas": (betas[0], betas[1]),
@@ -98,6 +110,7 @@ class NAdam(ScratchOptimizer):
             "momentum_decay": momentum_decay,
             "decoupled_weight_decay": decoupled_weight_decay,
             "maximize": maximize,
+            "foreach": foreach,
         }
         super().__init__(params, defaults)
 
@@ -118,6 +131,27 @@ class NAdam(ScratchOptimizer):
             state["exp_avg_sq"],
             state["mu_product"],
             step=count_step(state["step"]),
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum_decay=group["momentum_decay"],
+            decoupled_weight_decay=group["decoupled_weight_decay"],
+            maximize=group["maximize"],
+        )
+
+    def _update_group(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+    ) -> None:
+        beta1, beta2 = group["betas"]
+        nadam_foreach(
+            params,
+            grads,
+            [state["exp_avg"] for state in states],
+            [state["exp_avg_sq"] for state in states],
+            [state["mu_product"] for state in states],
+            steps=count_steps([state["step"] for state in states]),
             lr=group["lr"],
             beta1=beta1,
             beta2=beta2,
@@ -152,8 +186,8 @@ def nadam(
         decay_weights_(param, lr, weight_decay)
     else:
         grad = l2_penalty(grad, param, weight_decay)
-    mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
-    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+    mu = _momentum_schedule(beta1, momentum_decay, step)
+    mu_next = _momentum_schedule(beta1, momentum_decay, step + 1)
     mu_product *= mu
     product = mu_product.item()
     ema_(exp_avg, grad, beta1)
@@ -161,3 +195,49 @@ def nadam(
     denom = exp_avg_sq.div(bias_correction(beta2, step)).sqrt().add_(eps)
     param.addcdiv_(grad, denom, value=-lr * (1.0 - mu) / (1.0 - product))
     param.addcdiv_(exp_avg, denom, value=-lr * mu_next / (1.0 - product * mu_next))
+
+
+def nadam_foreach(
+    params: Tensors,
+    grads: Tensors,
+    exp_avgs: Tensors,
+    exp_avg_sqs: Tensors,
+    mu_products: Tensors,
+    *,
+    steps: list[float],
+    lr: float,
+    beta1: float,
+    beta2: float,
+    eps: float,
+    weight_decay: float,
+    momentum_decay: float,
+    decoupled_weight_decay: bool,
+    maximize: bool,
+) -> None:
+    """:func:`nadam` on lists of tensors (one device and dtype), ``steps[i]`` being ``params[i]``'s count;
+    ``mu_products`` (CPU scalars, like ``step``) are updated in place."""
+    grads = signed_foreach(grads, maximize)
+    if decoupled_weight_decay:
+        decay_weights_foreach_(params, lr, weight_decay)
+    else:
+        grads = l2_penalty_foreach(grads, params, weight_decay)
+    mus = [_momentum_schedule(beta1, momentum_decay, step) for step in steps]
+    mu_nexts = [_momentum_schedule(beta1, momentum_decay, step + 1) for step in steps]
+    torch._foreach_mul_(mu_products, mus)
+    products = [mu_product.item() for mu_product in mu_products]
+    ema_foreach_(exp_avgs, grads, beta1)
+    ema_square_foreach_(exp_avg_sqs, grads, beta2)
+    denoms = torch._foreach_div(exp_avg_sqs, [bias_correction(beta2, step) for step in steps])
+    torch._foreach_sqrt_(denoms)
+    torch._foreach_add_(denoms, eps)
+    grad_weights = [-lr * (1.0 - mu) / (1.0 - product) for mu, product in zip(mus, products, strict=True)]
+    torch._foreach_addcdiv_(params, grads, denoms, grad_weights)
+    exp_avg_weights = [
+        -lr * mu_next / (1.0 - product * mu_next) for mu_next, product in zip(mu_nexts, products, strict=True)
+    ]
+    torch._foreach_addcdiv_(params, exp_avgs, denoms, exp_avg_weights)
+
+
+def _momentum_schedule(beta1: float, momentum_decay: float, step: float) -> float:
+    r"""NAdam's momentum at step ``step``: :math:`\mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t\psi})`."""
+    return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))

@@ -4,15 +4,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from ._base import ScratchOptimizer, check_flag, check_number
-from ._primitives import count_step, ema_, ema_square_, l2_penalty, scalar_state, signed, zeros_like
+from ._primitives import (
+    Tensors,
+    count_step,
+    count_steps,
+    ema_,
+    ema_foreach_,
+    ema_square_,
+    ema_square_foreach_,
+    l2_penalty,
+    l2_penalty_foreach,
+    scalar_state,
+    signed,
+    signed_foreach,
+    zeros_like,
+)
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["RMSprop", "rmsprop"]
+__all__ = ["RMSprop", "rmsprop", "rmsprop_foreach"]
 
 
 class RMSprop(ScratchOptimizer):
@@ -58,6 +73,8 @@ class RMSprop(ScratchOptimizer):
         momentum: momentum factor :math:`\mu \ge 0`; 0 disables the buffer.
         centered: normalise by the estimated variance instead of the raw second moment.
         maximize: ascend the objective instead of descending it.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -71,6 +88,7 @@ class RMSprop(ScratchOptimizer):
         centered: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         check_number("lr", lr)
         check_number("alpha", alpha, high=1.0)
@@ -79,6 +97,7 @@ class RMSprop(ScratchOptimizer):
         check_number("momentum", momentum)
         check_flag("centered", centered)
         check_flag("maximize", maximize)
+        check_flag("foreach", foreach, allow_none=True)
         defaults = {
             "lr": lr,
             "alpha": alpha,
@@ -87,6 +106,7 @@ class RMSprop(ScratchOptimizer):
             "momentum": momentum,
             "centered": centered,
             "maximize": maximize,
+            "foreach": foreach,
         }
         super().__init__(params, defaults)
 
@@ -106,6 +126,25 @@ class RMSprop(ScratchOptimizer):
             state["square_avg"],
             state.get("grad_avg"),
             state.get("momentum_buffer"),
+            lr=group["lr"],
+            alpha=group["alpha"],
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            momentum=group["momentum"],
+            centered=group["centered"],
+            maximize=group["maximize"],
+        )
+
+    def _update_group(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+    ) -> None:
+        count_steps([state["step"] for state in states])
+        rmsprop_foreach(
+            params,
+            grads,
+            [state["square_avg"] for state in states],
+            [state["grad_avg"] for state in states] if group["centered"] else None,
+            [state["momentum_buffer"] for state in states] if group["momentum"] > 0 else None,
             lr=group["lr"],
             alpha=group["alpha"],
             eps=group["eps"],
@@ -146,3 +185,38 @@ def rmsprop(
         param.add_(momentum_buffer, alpha=-lr)
     else:
         param.addcdiv_(grad, denom, value=-lr)
+
+
+def rmsprop_foreach(
+    params: Tensors,
+    grads: Tensors,
+    square_avgs: Tensors,
+    grad_avgs: Tensors | None,
+    momentum_buffers: Tensors | None,
+    *,
+    lr: float,
+    alpha: float,
+    eps: float,
+    weight_decay: float,
+    momentum: float,
+    centered: bool,
+    maximize: bool,
+) -> None:
+    """:func:`rmsprop` on lists of tensors (one device and dtype)."""
+    grads = l2_penalty_foreach(signed_foreach(grads, maximize), params, weight_decay)
+    ema_square_foreach_(square_avgs, grads, alpha)
+    if centered:
+        assert grad_avgs is not None, "centered RMSprop needs its grad_avg state"
+        ema_foreach_(grad_avgs, grads, alpha)
+        denoms = torch._foreach_addcmul(square_avgs, grad_avgs, grad_avgs, value=-1)
+        torch._foreach_sqrt_(denoms)
+    else:
+        denoms = torch._foreach_sqrt(square_avgs)
+    torch._foreach_add_(denoms, eps)
+    if momentum > 0:
+        assert momentum_buffers is not None, "RMSprop with momentum needs its momentum_buffer state"
+        torch._foreach_mul_(momentum_buffers, momentum)
+        torch._foreach_addcdiv_(momentum_buffers, grads, denoms)
+        torch._foreach_add_(params, momentum_buffers, alpha=-lr)
+    else:
+        torch._foreach_addcdiv_(params, grads, denoms, value=-lr)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import torch
 from torch import Tensor
 
 from ._base import ScratchOptimizer, check_flag, check_number
-from ._primitives import l2_penalty, signed
+from ._primitives import Tensors, l2_penalty, l2_penalty_foreach, signed, signed_foreach
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["SGD", "sgd"]
+__all__ = ["SGD", "sgd", "sgd_foreach"]
 
 
 class SGD(ScratchOptimizer):
@@ -54,6 +55,8 @@ class SGD(ScratchOptimizer):
         weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
         nesterov: Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
         maximize: ascend the objective instead of descending it.
+        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
     """
 
     def __init__(
@@ -66,6 +69,7 @@ class SGD(ScratchOptimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
     ) -> None:
         check_number("lr", lr)
         check_number("momentum", momentum)
@@ -73,6 +77,7 @@ class SGD(ScratchOptimizer):
         check_number("weight_decay", weight_decay)
         check_flag("nesterov", nesterov)
         check_flag("maximize", maximize)
+        check_flag("foreach", foreach, allow_none=True)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError(
                 f"Invalid nesterov value: Nesterov momentum requires momentum > 0 and dampening == 0 "
@@ -85,6 +90,7 @@ class SGD(ScratchOptimizer):
             "weight_decay": weight_decay,
             "nesterov": nesterov,
             "maximize": maximize,
+            "foreach": foreach,
         }
         super().__init__(params, defaults)
 
@@ -105,6 +111,24 @@ class SGD(ScratchOptimizer):
         )
         if buffer is not None:
             state["momentum_buffer"] = buffer
+
+    def _update_group(
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+    ) -> None:
+        buffers = sgd_foreach(
+            params,
+            grads,
+            [state.get("momentum_buffer") for state in states],
+            lr=group["lr"],
+            momentum=group["momentum"],
+            dampening=group["dampening"],
+            weight_decay=group["weight_decay"],
+            nesterov=group["nesterov"],
+            maximize=group["maximize"],
+        )
+        for state, buffer in zip(states, buffers, strict=True):
+            if buffer is not None:
+                state["momentum_buffer"] = buffer
 
 
 def sgd(
@@ -129,3 +153,33 @@ def sgd(
         grad = grad.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
     param.add_(grad, alpha=-lr)
     return momentum_buffer
+
+
+def sgd_foreach(
+    params: Tensors,
+    grads: Tensors,
+    momentum_buffers: list[Tensor | None],
+    *,
+    lr: float,
+    momentum: float,
+    dampening: float,
+    weight_decay: float,
+    nesterov: bool,
+    maximize: bool,
+) -> list[Tensor | None]:
+    """:func:`sgd` on lists of tensors (one device and dtype); returns the momentum buffers (None without momentum)."""
+    grads = l2_penalty_foreach(signed_foreach(grads, maximize), params, weight_decay)
+    if momentum != 0:  # running buffers decay and take the gradient; a new one is born from it, undampened
+        running = [buffer for buffer in momentum_buffers if buffer is not None]
+        if running:
+            torch._foreach_mul_(running, momentum)
+            running_grads = [grad for grad, buffer in zip(grads, momentum_buffers, strict=True) if buffer is not None]
+            torch._foreach_add_(running, running_grads, alpha=1 - dampening)
+        buffers = [
+            grad.detach().clone() if buffer is None else buffer
+            for grad, buffer in zip(grads, momentum_buffers, strict=True)
+        ]
+        grads = torch._foreach_add(grads, buffers, alpha=momentum) if nesterov else buffers
+        momentum_buffers = list(buffers)
+    torch._foreach_add_(params, grads, alpha=-lr)
+    return momentum_buffers

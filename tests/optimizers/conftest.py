@@ -28,19 +28,23 @@ class Problem:
     """A two-layer tanh regression on fixed random mini-batches, plus one parameter the loss ignores.
 
     ``params`` are ``[w1, b1, w2, unused]``; ``unused`` never gets a gradient. ``sign=-1`` negates
-    the objective, so runs with ``maximize=True`` see the same tame dynamics as descent runs.
+    the objective, so runs with ``maximize=True`` see the same tame dynamics as descent runs. With
+    ``bias_skips_every=k``, ``b1`` gets no gradient on every k-th step, so it counts fewer steps than ``w1``.
     """
 
     params: list[Tensor]
     batches: list[tuple[Tensor, Tensor]]
     sign: float = 1.0
+    bias_skips_every: int = 0
 
     def clone(self) -> Problem:
         params = [p.detach().clone().requires_grad_() for p in self.params]
-        return Problem(params, self.batches, self.sign)
+        return Problem(params, self.batches, self.sign, self.bias_skips_every)
 
     def loss(self, step: int) -> Tensor:
         w1, b1, w2, _ = self.params
+        if self.bias_skips_every and step % self.bias_skips_every == self.bias_skips_every - 1:
+            b1 = b1.detach()
         x, y = self.batches[step % len(self.batches)]
         return self.sign * (torch.tanh(x @ w1 + b1) @ w2 - y).pow(2).mean()
 
@@ -64,15 +68,17 @@ class Problem:
         return losses
 
 
-def make_problem(dtype: torch.dtype = torch.float64, seed: int = 0, sign: float = 1.0) -> Problem:
+def make_problem(
+    dtype: torch.dtype = torch.float64, seed: int = 0, sign: float = 1.0, bias_skips_every: int = 0, device: str = "cpu"
+) -> Problem:
     generator = torch.Generator().manual_seed(seed)
 
     def randn(*shape: int) -> Tensor:
-        return torch.randn(*shape, generator=generator, dtype=dtype)
+        return torch.randn(*shape, generator=generator, dtype=dtype).to(device)
 
     params = [randn(5, 4), randn(4) * 0.1, randn(4, 2), randn(3)]
     batches = [(randn(8, 5), randn(8, 2)) for _ in range(7)]
-    return Problem([p.requires_grad_() for p in params], batches, sign)
+    return Problem([p.requires_grad_() for p in params], batches, sign, bias_skips_every)
 
 
 def assert_same_run(

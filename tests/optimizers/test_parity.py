@@ -1,4 +1,5 @@
-"""Every optimizer against ``torch.optim``'s own (single-tensor code path) on the same random problem."""
+"""Every optimizer against ``torch.optim``'s own (single-tensor code path) on the same random problem, through
+both of our paths (multi-tensor, the default, and ``foreach=False``), and our two paths against each other."""
 
 from __future__ import annotations
 
@@ -61,6 +62,7 @@ PRECISIONS = [
     pytest.param(torch.float64, 100, 1e-10, id="float64-100steps"),
     pytest.param(torch.float32, 50, 1e-5, id="float32-50steps"),
 ]
+OUR_PATHS = [pytest.param(None, id="ours-default"), pytest.param(False, id="ours-foreach=False")]
 
 
 def _case_id(case: tuple[type, dict[str, Any], dict[str, Any]]) -> str:
@@ -69,26 +71,47 @@ def _case_id(case: tuple[type, dict[str, Any], dict[str, Any]]) -> str:
     return f"{cls.__name__}[{','.join(words)}]"
 
 
-def _run_both(cls, kwargs, second, dtype, steps, problem_factory, reference_class):
+def _run_both(cls, kwargs, second, dtype, steps, foreach, problem_factory, reference_class):
     problem = problem_factory(dtype, sign=-1.0 if kwargs.get("maximize") else 1.0)
     reference_problem = problem.clone()
     group2 = {"lr": kwargs["lr"] / 2, **second}
-    ours = cls(problem.groups(group2), **kwargs)
+    ours = cls(problem.groups(group2), foreach=foreach, **kwargs)
     reference = reference_class(cls)(reference_problem.groups(group2), foreach=False, **kwargs)
     ours_losses = problem.run(ours, steps)
     reference_losses = reference_problem.run(reference, steps)
     return problem, ours, ours_losses, reference_problem, reference, reference_losses
 
 
+@pytest.mark.parametrize("foreach", OUR_PATHS)
 @pytest.mark.parametrize(("dtype", "steps", "rtol"), PRECISIONS)
 @pytest.mark.parametrize(("cls", "kwargs", "second"), CASES, ids=[_case_id(c) for c in CASES])
-def test_matches_torch(cls, kwargs, second, dtype, steps, rtol, problem_factory, reference_class, check_same_run):
+def test_matches_torch(
+    cls, kwargs, second, dtype, steps, rtol, foreach, problem_factory, reference_class, check_same_run
+):
     problem, ours, ours_losses, reference_problem, reference, reference_losses = _run_both(
-        cls, kwargs, second, dtype, steps, problem_factory, reference_class
+        cls, kwargs, second, dtype, steps, foreach, problem_factory, reference_class
     )
     check_same_run(ours, problem.params, reference, reference_problem.params, rtol=rtol)
     torch.testing.assert_close(torch.stack(ours_losses), torch.stack(reference_losses), rtol=rtol, atol=0.0)
     assert not torch.equal(problem.params[0], problem_factory(dtype).params[0]), "nothing was trained"
+
+
+@pytest.mark.parametrize(("cls", "kwargs", "second"), CASES, ids=[_case_id(c) for c in CASES])
+def test_multi_tensor_path_equals_single_tensor_path(cls, kwargs, second, problem_factory, check_same_run):
+    """Our two paths agree to the last bit on the CPU (there ``torch._foreach_*`` ops run the per-tensor kernels),
+    also when a group's tensors have counted different numbers of steps (``b1`` skips every third one)."""
+    problem = problem_factory(torch.float64, sign=-1.0 if kwargs.get("maximize") else 1.0, bias_skips_every=3)
+    single_problem = problem.clone()
+    group2 = {"lr": kwargs["lr"] / 2, **second}
+    multi = cls(problem.groups(group2), foreach=True, **kwargs)
+    single = cls(single_problem.groups(group2), foreach=False, **kwargs)
+    multi_losses = problem.run(multi, 100)
+    single_losses = single_problem.run(single, 100)
+    check_same_run(multi, problem.params, single, single_problem.params, rtol=0.0)
+    assert torch.equal(torch.stack(multi_losses), torch.stack(single_losses))
+    w1, b1 = problem.params[:2]
+    if "step" in multi.state[w1]:
+        assert (multi.state[w1]["step"].item(), multi.state[b1]["step"].item()) == (100, 67)
 
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
@@ -100,7 +123,7 @@ def test_registry_defaults_match_torch(name, convention, problem_factory, refere
     problem = problem_factory(torch.float64)
     reference_problem = problem.clone()
     ours = spec.cls(problem.groups(), **kwargs)
-    reference = reference_class(spec.cls)(reference_problem.groups(), foreach=False, **kwargs)
+    reference = reference_class(spec.cls)(reference_problem.groups(), **{**kwargs, "foreach": False})
     problem.run(ours, 100)
     reference_problem.run(reference, 100)
     check_same_run(ours, problem.params, reference, reference_problem.params, rtol=1e-10)
@@ -115,7 +138,7 @@ def test_lr_scheduler_matches_torch(name, problem_factory, reference_class, chec
     reference_problem = problem.clone()
     optimizers = [
         spec.cls(problem.groups({"lr": kwargs["lr"] / 3}), **kwargs),
-        reference_class(spec.cls)(reference_problem.groups({"lr": kwargs["lr"] / 3}), foreach=False, **kwargs),
+        reference_class(spec.cls)(reference_problem.groups({"lr": kwargs["lr"] / 3}), **{**kwargs, "foreach": False}),
     ]
     schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5) for opt in optimizers]
     for step in range(30):

@@ -153,6 +153,7 @@ MODULES = [
     "optimizers.adam",
     "optimizers.adamw",
     "optimizers.nadam",
+    "optimizers.benchmark_step",
 ]
 
 

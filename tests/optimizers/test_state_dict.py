@@ -75,7 +75,7 @@ def test_state_dict_interchangeable_with_torch(name, direction, tmp_path, proble
         return spec.cls(params, **kwargs)
 
     def reference(params):
-        return reference_class(spec.cls)(params, foreach=False, **kwargs)
+        return reference_class(spec.cls)(params, **{**kwargs, "foreach": False})
 
     first, second = (ours, reference) if direction == "ours-to-torch" else (reference, ours)
     problem = problem_factory(torch.float32)

@@ -22,6 +22,8 @@ INVALID: list[tuple[type[torch.optim.Optimizer], dict[str, Any], str]] = [
     *[(cls, {"lr": "0.1"}, "lr") for cls in ALL],
     *[(cls, {"weight_decay": -0.1}, "weight_decay") for cls in ALL],
     *[(cls, {"maximize": 1}, "maximize") for cls in ALL],
+    *[(cls, {"foreach": "auto"}, "foreach") for cls in ALL],
+    *[(cls, {"foreach": 0}, "foreach") for cls in ALL],
     *[(cls, {"eps": -1e-8}, "eps") for cls in WITH_EPS],
     (SGD, {"momentum": -0.9}, "momentum"),
     (SGD, {"dampening": -0.1}, "dampening"),
@@ -53,6 +55,7 @@ INVALID: list[tuple[type[torch.optim.Optimizer], dict[str, Any], str]] = [
 VALID_EDGES: list[tuple[type[torch.optim.Optimizer], dict[str, Any]]] = [
     *[(cls, {"lr": 0.0, "weight_decay": 0}) for cls in ALL],
     *[(cls, {"eps": 0.0}) for cls in WITH_EPS],
+    *[(cls, {"foreach": flag}) for cls in ALL for flag in (None, True, False)],
     *[(cls, {"betas": (0.0, 0.0)}) for cls in WITH_BETAS],
     *[(cls, {"betas": [0.5, 0.5]}) for cls in WITH_BETAS],
     (SGD, {"momentum": 0.9, "dampening": 1.0}),

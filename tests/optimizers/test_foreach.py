@@ -1,0 +1,111 @@
+"""The ``foreach`` flag: which path a group takes, and the multi-tensor path's splitting by device and dtype.
+
+Numerical agreement of the two paths, option by option, is in ``test_parity.py``.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from optimizers import OPTIMIZER_NAMES, SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop, build_optimizer, get_spec
+from optimizers._base import by_device_and_dtype, use_foreach
+
+ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam]
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_each_group_takes_the_path_its_flag_asks_for(cls, monkeypatch):
+    """``None`` (the default) takes the multi-tensor path for CPU tensors, ``False`` the single-tensor one."""
+    default, single, multi = (torch.ones(3, requires_grad=True) for _ in range(3))
+    optimizer = cls(
+        [{"params": [default]}, {"params": [single], "foreach": False}, {"params": [multi], "foreach": True}]
+    )
+    calls: list[tuple[str, list[torch.Tensor]]] = []
+    monkeypatch.setattr(cls, "_update", lambda self, param, *args: calls.append(("single", [param])))
+    monkeypatch.setattr(cls, "_update_group", lambda self, params, *args: calls.append(("multi", params)))
+    (default + single + multi).sum().backward()
+    optimizer.step()
+    assert [(path, [id(p) for p in params]) for path, params in calls] == [
+        ("multi", [id(default)]),
+        ("single", [id(single)]),
+        ("multi", [id(multi)]),
+    ]
+
+
+def test_use_foreach():
+    cpu = torch.zeros(2)
+    assert use_foreach(None, [cpu, torch.nn.Parameter(torch.zeros(2))])
+    assert use_foreach(None, [])
+    assert not use_foreach(False, [cpu])
+    assert not use_foreach(None, [cpu, torch.zeros(2, device="meta")]), "only CPU and CUDA tensors by default"
+    assert not use_foreach(None, [cpu, torch.zeros(2).to_sparse()]), "only dense tensors by default"
+
+    class Subclass(torch.Tensor):
+        pass
+
+    assert not use_foreach(None, [cpu, torch.zeros(2).as_subclass(Subclass)]), "only plain tensors by default"
+    assert use_foreach(True, [torch.zeros(2, device="meta")]), "an explicit True is obeyed"
+
+
+def test_by_device_and_dtype_keeps_order_within_each_split():
+    a, b, c = torch.zeros(1), torch.zeros(1, dtype=torch.float64), torch.zeros(2)
+    splits = by_device_and_dtype([a, b, c], [a + 1, b + 1, c + 1])
+    assert [[id(p) for p in params] for params, _ in splits] == [[id(a), id(c)], [id(b)]]
+    assert [[g.shape for g in grads] for _, grads in splits] == [[(1,), (2,)], [(1,)]]
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name):
+    """One group holding float32 and float64 tensors: the multi-tensor path splits it and still agrees exactly."""
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(3, 2, generator=generator, dtype=dtype) for dtype in (torch.float32, torch.float64)] * 2
+    runs = []
+    for foreach in (True, False):
+        params = [p.clone().requires_grad_() for p in start]
+        optimizer = build_optimizer(name, params, foreach=foreach, lr=0.01)
+        for _ in range(20):
+            optimizer.zero_grad()
+            sum(((p.double() - 1) ** 2).sum() * (i + 1) for i, p in enumerate(params)).backward()
+            optimizer.step()
+        runs.append((params, optimizer))
+    (multi_params, multi), (single_params, single) = runs
+    for mine, theirs in zip(multi_params, single_params, strict=True):
+        assert mine.dtype == theirs.dtype and torch.isfinite(mine).all()
+        assert torch.equal(mine, theirs)
+        for key, value in multi.state[mine].items():
+            assert torch.equal(value, single.state[theirs][key]), key
+
+
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_state_dict_saved_without_the_flag_loads(name, problem_factory):
+    """Files saved before ``foreach`` existed lack the key; a loaded group gets torch's default, None."""
+    problem = problem_factory(torch.float32)
+    optimizer = build_optimizer(name, problem.groups())
+    problem.run(optimizer, 2)
+    state_dict = optimizer.state_dict()
+    for group in state_dict["param_groups"]:
+        del group["foreach"]
+    resumed = build_optimizer(name, problem.groups(), foreach=False)
+    resumed.load_state_dict(state_dict)
+    assert [group["foreach"] for group in resumed.param_groups] == [None, None]
+    problem.run(resumed, 1, start=2)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
+def test_cuda_multi_tensor_path_matches_torch(name, problem_factory, reference_class, check_same_run):
+    """On CUDA the ``_foreach_`` ops are fused kernels, so agreement is to a tolerance; ``step`` stays on the CPU."""
+    spec = get_spec(name)
+    kwargs = spec.defaults()
+    problem = problem_factory(torch.float64, device="cuda", bias_skips_every=3)
+    reference_problem = problem.clone()
+    ours = spec.cls(problem.groups({"lr": kwargs["lr"] / 2}), **kwargs)
+    reference = reference_class(spec.cls)(
+        reference_problem.groups({"lr": kwargs["lr"] / 2}), **{**kwargs, "foreach": False}
+    )
+    problem.run(ours, 100)
+    reference_problem.run(reference, 100)
+    check_same_run(ours, problem.params, reference, reference_problem.params, rtol=1e-10, atol=1e-12)
+    assert all(state["step"].device.type == "cpu" for state in ours.state.values() if "step" in state)
