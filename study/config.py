@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from study.schema import PROTOCOLS, SEED_PROTOCOL, TUNED
+from study.schema import GRACE_BEATS, PROTOCOLS, SEED_PROTOCOL, TUNED
 from study.search_space import CONVENTIONS, LR_RANGES, SEARCHABLE
 
 __all__ = [
@@ -98,6 +98,17 @@ def _seconds_or_none(value: Any) -> float | None:
     if not (seconds > 0 and math.isfinite(seconds)):
         raise ValueError
     return seconds
+
+
+def _positive_seconds(value: Any) -> float:
+    seconds = _seconds_or_none(value)
+    if seconds is None:
+        raise ValueError
+    return seconds
+
+
+def _optional_whole(value: Any) -> int | None:
+    return None if value is None else _whole(1)(value)
 
 
 def _size_or_all(value: Any) -> int | None:
@@ -184,6 +195,10 @@ def _choices(help: str, choices: tuple[str, ...]) -> dict[str, Option]:
 
 def _count(help: str) -> dict[str, Option]:
     return _option(help, _whole(1), "a whole number >= 1", metavar="N")
+
+
+def _seed(help: str) -> dict[str, Option]:
+    return _option(help, _whole(0, MAX_SEED), f"a whole number from 0 to {MAX_SEED}", metavar="N")
 
 
 def _switch(help: str, flag: str | None = None) -> dict[str, Option]:
@@ -303,12 +318,12 @@ class StudyConfig:
         metadata=_choices("Optuna pruner", PRUNERS),
     )
     seed: int = field(
+        default=0, metadata=_seed("base seed: the sampler's seed, and each trial trains with seed + trial number")
+    )
+    split_seed: int = field(
         default=0,
-        metadata=_option(
-            "base seed: the sampler's seed, and each trial trains with seed + trial number",
-            _whole(0, MAX_SEED),
-            f"a whole number from 0 to {MAX_SEED}",
-            metavar="N",
+        metadata=_seed(
+            "seed of the train/validation split, fixed for a study (--seed moves the sampler, never the data)"
         ),
     )
     seeds: int = field(
@@ -341,9 +356,45 @@ class StudyConfig:
             metavar="URI",
         ),
     )
+    artifact_location: str | None = field(
+        default=None,
+        metadata=_option(
+            "where a new MLflow experiment keeps its artifacts (default: beside a SQLite store; an MLflow "
+            "server's own artifact root); required for a new experiment in a database such as PostgreSQL",
+            _optional_text,
+            "a URI such as file:///shared/artifacts or s3://bucket/path",
+            metavar="URI",
+        ),
+    )
     experiment: str = field(
         default="optimizer-study",
         metadata=_option("MLflow experiment name", _text, "a non-empty name", metavar="NAME"),
+    )
+    workers: int = field(
+        default=1,
+        metadata=_count(
+            "worker processes on this machine, each training one trial at a time (more processes, on this or other "
+            "machines, may join the same study: see the README)"
+        ),
+    )
+    threads_per_worker: int | None = field(
+        default=None,
+        metadata=_option(
+            "torch threads of each worker (default: all cores for one worker, cores / N for --workers N)",
+            _optional_whole,
+            "a whole number >= 1",
+            metavar="N",
+        ),
+    )
+    heartbeat_seconds: float = field(
+        default=10.0,
+        metadata=_option(
+            f"a running trial refreshes its heartbeat this often; one silent for {GRACE_BEATS} beats is failed and "
+            "retried by another worker",
+            _positive_seconds,
+            "seconds > 0",
+            metavar="SECONDS",
+        ),
     )
     progress_bar: bool = field(default=False, metadata=_switch("show Lightning's progress bar in each trial"))
     report: bool = field(

@@ -1,31 +1,56 @@
-"""Closing a study's MLflow parent run: its status, trial counts, the best trial and a summary per optimizer."""
+"""Closing a study's MLflow parent run, by whichever worker leaves it with nothing running.
+
+Several workers share one parent run. It reads FINISHED only when the study's budget is met (nothing queued)
+and no trial is running; KILLED when trials are left queued (an interrupt, a timeout) and nobody is at work;
+FAILED when this process crashed and nobody else is at work. While another worker still runs a trial, a
+worker that stops leaves the parent RUNNING for that one to close.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from study.schema import BATCH_SIZE, FINAL_ROLE, OPTIMIZER, ROLE, RUN_ID_ATTR, best_trial, lr_param
+from study.locks import study_lock
+from study.schema import (
+    BATCH_SIZE,
+    FINAL_ROLE,
+    OPTIMIZER,
+    ROLE,
+    RUN_ID_ATTR,
+    best_trial,
+    lr_param,
+)
+from study.session import Session
 from study.summary import OptimizerSummary, summarize
 from study.tracking import StudyTracker
 
-__all__ = ["finish_parent"]
+__all__ = ["Closing", "close_parent", "finish_parent", "searched_summary"]
+
+STOP_TAG = "optimizer_study.stop_reason"
+
+
+def searched_summary(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[OptimizerSummary]:
+    """The end-of-run table's rows: the searched trials per optimizer (retrainings are the report's business)."""
+    return summarize([t for t in trials if t.user_attrs.get(ROLE) != FINAL_ROLE], optimizers)
 
 
 def finish_parent(
-    trials: Sequence[FrozenTrial], optimizers: Sequence[str], tracker: StudyTracker, status: str, wall: float
-) -> list[OptimizerSummary]:
-    """Sets the parent run's final status with the study's metrics and tags; returns the per-optimizer rows."""
-    rows = summarize([t for t in trials if t.user_attrs.get(ROLE) != FINAL_ROLE], optimizers)
+    trials: Sequence[FrozenTrial], optimizers: Sequence[str], tracker: StudyTracker, status: str, wall: float, why: str
+) -> None:
+    """Sets the parent run's final status with the study's metrics and tags."""
+    rows = searched_summary(trials, optimizers)
     metrics = {
         "trials/complete": sum(t.state == TrialState.COMPLETE for t in trials),
         "trials/pruned": sum(t.state == TrialState.PRUNED for t in trials),
         "trials/failed": sum(t.state == TrialState.FAIL for t in trials),
+        "trials/waiting": sum(t.state == TrialState.WAITING for t in trials),
         "study/last_run_seconds": wall,
     }
-    tags: dict[str, str] = {}
-    summary: dict[str, object] = {"per_optimizer": [r.__dict__ for r in rows]}
+    tags: dict[str, str] = {STOP_TAG: why}
+    summary: dict[str, object] = {"per_optimizer": [r.__dict__ for r in rows], "stop_reason": why}
     best = best_trial(trials)
     if best is not None:
         metrics["best/val_acc"] = float(best.value or 0.0)
@@ -33,13 +58,43 @@ def finish_parent(
             if row.best_val_acc is not None:
                 metrics[f"best/val_acc.{row.optimizer}"] = row.best_val_acc
         optimizer = str(best.params.get(OPTIMIZER))
-        tags = {
-            "best.trial_number": str(best.number),
-            "best.optimizer": optimizer,
-            "best.batch_size": str(best.params.get(BATCH_SIZE)),
-            "best.lr": str(best.params.get(lr_param(optimizer))),
-            "best.mlflow_run_id": str(best.user_attrs.get(RUN_ID_ATTR)),
-        }
+        tags.update(
+            {
+                "best.trial_number": str(best.number),
+                "best.optimizer": optimizer,
+                "best.batch_size": str(best.params.get(BATCH_SIZE)),
+                "best.lr": str(best.params.get(lr_param(optimizer))),
+                "best.mlflow_run_id": str(best.user_attrs.get(RUN_ID_ATTR)),
+            }
+        )
         summary["best_trial"] = {"number": best.number, "value": best.value, "params": best.params}
     tracker.finish(status, metrics, tags, summary)
-    return rows
+
+
+@dataclass(frozen=True)
+class Closing:
+    status: str | None  # the parent run's status afterwards; None while another worker is at work
+    by_me: bool  # this process closed it (another worker may have closed it first)
+
+
+def close_parent(session: Session, wall: float, *, interrupted: bool, timed_out: bool, crashed: bool) -> Closing:
+    """Closes the parent run if no worker is at work and nobody closed it since this process joined."""
+    config = session.config
+    tracker = session.tracker
+    with study_lock(config.storage_url, config.tracking_uri):
+        trials = session.trials()
+        if any(t.state == TrialState.RUNNING for t in trials):
+            return Closing(None, by_me=False)
+        current = tracker.client.get_run(tracker.parent_run_id).info.status
+        if current != "RUNNING":  # every worker that joined set it RUNNING: another one closed it since
+            return Closing(current, by_me=False)
+        waiting = sum(t.state == TrialState.WAITING for t in trials)
+        if crashed:
+            status, why = "FAILED", "a worker crashed"
+        elif waiting:
+            cause = "interrupted" if interrupted else "timed out" if timed_out else "stopped"
+            status, why = "KILLED", f"{cause} with {waiting} queued trials not run"
+        else:
+            status, why = "FINISHED", "budget met"
+        finish_parent(trials, config.optimizers, tracker, status, wall, why)
+    return Closing(status, by_me=True)

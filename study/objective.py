@@ -1,9 +1,9 @@
-"""One Optuna trial: a thin adapter from the trial to ``train()``, recording it in both stores.
+"""One Optuna trial: a thin adapter from the trial to ``train()``.
 
 The configuration comes from the search space (sampled, or read back from the queue), the training from
-``study.train``; this module only decides what is written where: the MLflow child run with its parameters,
-one batch of metrics per epoch and the final metrics; Optuna's intermediate values, pruning decisions and the
-few user attributes in ``study.schema``.
+``study.train``; this module decides what is written while the trial trains: the MLflow child run with its
+parameters, one batch of metrics per epoch, Optuna's intermediate values and pruning decisions. How the
+trial ended comes back as an ``Outcome``, which ``study.ledger.commit`` writes to both stores.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import optuna
 
 from models.cnn import article_cnn_parameters
 from study.environment import environment_tags
+from study.ledger import Outcome
 from study.schema import (
     BATCH_SIZE,
     COMPLETE,
@@ -32,7 +33,6 @@ from study.schema import (
     RUN_ID_ATTR,
     SEARCH_ROLE,
     SEED,
-    STATE_REASON,
     TEST_ACC,
     TEST_ACC_METRIC,
     TEST_LOSS,
@@ -53,7 +53,7 @@ INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
 
 
 class Objective:
-    """Callable for ``study.optimize``; returns the trial's best validation accuracy."""
+    """Builds, starts and trains one trial at a time: ``spec``, ``start``, ``train``."""
 
     def __init__(
         self,
@@ -61,8 +61,8 @@ class Objective:
         data: ImageDataModule,
         tracker: StudyTracker,
         device: str,
-        on_trial_start: Callable[[int, Choice], None] | None = None,
-        on_epoch: Callable[[int, EpochRecord], None] | None = None,
+        on_trial_start: Callable[[str, int, Choice], None] | None = None,
+        on_epoch: Callable[[str, int, EpochRecord], None] | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -80,7 +80,7 @@ class Objective:
         trial.set_user_attr(SEED, seed)
         trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")
         if self.on_trial_start:
-            self.on_trial_start(trial.number, choice)
+            self.on_trial_start(trial.study.study_name, trial.number, choice)
         return TrialSpec(
             optimizer=choice.optimizer,
             hyperparameters=choice.hyperparameters,
@@ -118,28 +118,30 @@ class Objective:
             ROLE: role,
         }
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        spec = self.spec(trial)
+    def start(self, trial: optuna.Trial, spec: TrialSpec) -> str:
+        """Creates the trial's MLflow child run and links the two records; returns the run id."""
         role = str(trial.user_attrs.get(ROLE, SEARCH_ROLE))
         run_id = self.tracker.start_trial(
             trial.study.study_name, trial.number, spec.optimizer, self.run_params(spec, role), self.environment
         )
         trial.set_user_attr(RUN_ID_ATTR, run_id)
+        return run_id
+
+    def train(self, trial: optuna.Trial, spec: TrialSpec, run_id: str) -> Outcome:
+        """Trains; every way it can end (completed, pruned, diverged, crashed, interrupted) becomes an Outcome."""
         try:
             result = train(spec, self.data, on_epoch=self._epoch_hook(trial, run_id))
-        except BaseException as err:  # a crash or Ctrl-C: the run must not stay RUNNING or read FINISHED
-            interrupted = isinstance(err, KeyboardInterrupt)
-            reason = INTERRUPTED if interrupted else f"{type(err).__name__}: {err}".strip()
-            trial.set_user_attr(STATE_REASON, reason[:1000])
-            self.tracker.end_trial(run_id, FAIL, reason=reason)
-            raise
-        return self._record(trial, run_id, result)
+        except KeyboardInterrupt:
+            return Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
+        except Exception as err:  # noqa: BLE001 - a crash is this trial's end, recorded with its reason
+            return Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
+        return self._outcome(result)
 
     def _epoch_hook(self, trial: optuna.Trial, run_id: str) -> Callable[[EpochRecord], str | None]:
         def hook(record: EpochRecord) -> str | None:
             self.tracker.log_epoch(run_id, record.epoch, record.metrics)
             if self.on_epoch:
-                self.on_epoch(trial.number, record)
+                self.on_epoch(trial.study.study_name, trial.number, record)
             trial.report(record.val_acc, step=record.epoch)
             if trial.should_prune():
                 return f"pruned at epoch {record.epoch} (val/acc {record.val_acc:.4f})"
@@ -147,18 +149,14 @@ class Objective:
 
         return hook
 
-    def _record(self, trial: optuna.Trial, run_id: str, result: TrialResult) -> float:
-        final = result.final_metrics()
+    @staticmethod
+    def _outcome(result: TrialResult) -> Outcome:
+        metrics = result.final_metrics()
+        attrs: dict[str, Any] = {FIT_SECONDS: result.fit_seconds, EPOCHS: len(result.history)}
         step = len(result.history)
-        trial.set_user_attr(FIT_SECONDS, result.fit_seconds)
-        trial.set_user_attr(EPOCHS, step)
         if result.stop_reason:
-            trial.set_user_attr(STATE_REASON, result.stop_reason)
-            self.tracker.end_trial(run_id, PRUNED, final, result.stop_reason, step=step)
-            raise optuna.TrialPruned(result.stop_reason)
+            return Outcome(PRUNED, reason=result.stop_reason, metrics=metrics, step=step, attrs=attrs)
         if result.test_acc is not None and result.test_loss is not None:
-            trial.set_user_attr(TEST_ACC, result.test_acc)
-            trial.set_user_attr(TEST_LOSS, result.test_loss)
-            final.update({TEST_ACC_METRIC: result.test_acc, TEST_LOSS_METRIC: result.test_loss})
-        self.tracker.end_trial(run_id, COMPLETE, final, step=step)
-        return result.best_val_acc
+            attrs.update({TEST_ACC: result.test_acc, TEST_LOSS: result.test_loss})
+            metrics.update({TEST_ACC_METRIC: result.test_acc, TEST_LOSS_METRIC: result.test_loss})
+        return Outcome(COMPLETE, value=result.best_val_acc, metrics=metrics, step=step, attrs=attrs)

@@ -44,6 +44,8 @@ __all__ = [
     "FINAL_SUFFIX",
     "FINAL_TEST_ACC",
     "FINAL_TEST_LOSS",
+    "GRACE_BEATS",
+    "HEARTBEAT",
     "FIT_SECONDS",
     "LR",
     "MILESTONES",
@@ -57,6 +59,7 @@ __all__ = [
     "PRUNED",
     "REASON_TAG",
     "REPEAT_ROLES",
+    "RETRY_OF",
     "ROLE",
     "ROLE_TAG",
     "RUNNING",
@@ -147,6 +150,9 @@ EPOCHS = "epochs"  # epochs trained
 TEST_ACC = "test_acc"  # a final retraining's held-out test accuracy, evaluated once
 TEST_LOSS = "test_loss"
 WORKER = "worker"  # "host:pid" of the process running the trial
+HEARTBEAT = "heartbeat"  # seconds since the epoch, refreshed while the trial trains (study.liveness)
+GRACE_BEATS = 5  # a RUNNING trial silent for this many heartbeat intervals is failed and retried
+RETRY_OF = "retry_of"  # the number of the trial whose configuration this one runs again
 
 # ---------------------------------------------------------------- Optuna study user attributes
 PROTOCOL_ATTR = "protocol"

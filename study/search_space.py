@@ -26,10 +26,20 @@ from study.schema import BATCH_SIZE, LR, OPTIMIZER, lr_param
 
 if TYPE_CHECKING:
     import optuna
+    from optuna.trial import FrozenTrial
 
     from study.config import StudyConfig
 
-__all__ = ["CONVENTIONS", "KERAS_DEFAULTS", "LR_RANGES", "SEARCHABLE", "Choice", "choose", "default_hyperparameters"]
+__all__ = [
+    "CONVENTIONS",
+    "KERAS_DEFAULTS",
+    "LR_RANGES",
+    "SEARCHABLE",
+    "Choice",
+    "choose",
+    "default_hyperparameters",
+    "enqueued",
+]
 
 CONVENTIONS = ("torch", "keras")
 
@@ -97,7 +107,7 @@ class Choice:
 def choose(trial: optuna.Trial, config: StudyConfig) -> Choice:
     """Samples (or reads back an enqueued) optimizer, lr, batch size and, with ``search_extras``, the extras."""
     name = trial.suggest_categorical(OPTIMIZER, list(config.optimizers))
-    fixed = _enqueued(trial).get(lr_param(name))
+    fixed = enqueued(trial.study._storage.get_trial(trial._trial_id)).get(lr_param(name))
     low, high = (fixed, fixed) if fixed is not None else config.lr_range(name)
     lr = trial.suggest_float(lr_param(name), low, high, log=True)
     batch_size = trial.suggest_categorical(BATCH_SIZE, list(config.batch_sizes))
@@ -108,11 +118,10 @@ def choose(trial: optuna.Trial, config: StudyConfig) -> Choice:
     return Choice(name, int(batch_size), MappingProxyType(hyperparameters))
 
 
-def _enqueued(trial: optuna.Trial) -> Mapping[str, Any]:
-    """The values a trial was enqueued with: Optuna keeps them in the trial's system attributes, which its
-    public ``Trial`` does not expose (``Study.enqueue_trial`` writes them, ``Trial._suggest`` reads them)."""
-    frozen = trial.study._storage.get_trial(trial._trial_id)
-    fixed = frozen.system_attrs.get("fixed_params")
+def enqueued(trial: FrozenTrial) -> Mapping[str, Any]:
+    """The values a trial was queued with: ``Study.enqueue_trial`` keeps them in the trial's system attributes
+    (``fixed_params``), where ``Trial._suggest`` reads them back; the public ``Trial`` does not expose them."""
+    fixed = trial.system_attrs.get("fixed_params")
     return fixed if isinstance(fixed, Mapping) else {}
 
 

@@ -1,8 +1,10 @@
-"""Opening a study: check everything that can be checked without writing, load the data, open both stores.
+"""Joining a study: check everything that can be checked without writing, then open both stores under the lock.
 
 ``check_config`` and ``load_data`` write nothing, so bad input stops the run before either store exists.
-``open_session`` then opens the Optuna storage and the MLflow parent run (found or created) and ``open_study``
-creates or continues one (sub-)study inside it, repairing the records of trials whose process died.
+``join`` then takes the study's lock (``study.locks``) and, exactly once however many workers start together:
+creates the stores' schemas, the MLflow experiment and the study's parent run (or finds them), creates or loads
+every (sub-)study of the protocol, queues the trials its budget still lacks (``study.protocols.plan``), and
+repairs the records a killed process left disagreeing (``study.ledger.reconcile``).
 """
 
 from __future__ import annotations
@@ -14,33 +16,38 @@ from dataclasses import dataclass, field
 import optuna
 import torch
 from optuna.storages import BaseStorage
+from optuna.trial import TrialState
 
 from models.data import ImageDataModule
 from study.config import ConfigError, StudyConfig
 from study.environment import resolve_device
-from study.progress import Progress
-from study.recovery import recover_interrupted
+from study.ledger import reconcile
+from study.locks import study_lock
+from study.protocols import Part, parts_of, plan
 from study.sampling import make_pruner, make_sampler
 from study.schema import PARENT_RUN_ATTR, PROTOCOL_ATTR, TRACKING_URI_ATTR
 from study.stores import check_storage, check_tracking_uri, open_storage
 from study.tracking import StudyTracker
 
-__all__ = ["Session", "check_config", "load_data", "open_session", "open_study"]
+__all__ = ["Session", "check_config", "join", "load_data"]
 
 DEFAULT_TRACKING_URI = StudyConfig().tracking_uri
 
 
 @dataclass
 class Session:
-    """One process's handle on a study: its configuration, both stores, the data and the progress display."""
+    """One process's handle on a study: its configuration, both stores and its (sub-)studies."""
 
     config: StudyConfig
     storage: BaseStorage
     tracker: StudyTracker
-    data: ImageDataModule
-    device: str
-    progress: Progress
+    parts: list[Part]
+    studies: dict[str, optuna.Study]
+    queued: int  # trials waiting to be run when this process joined
     log: Callable[[str], None] = field(default=print)
+
+    def trials(self) -> list[optuna.trial.FrozenTrial]:
+        return [t for p in self.parts for t in self.studies[p.name].get_trials(deepcopy=False)]
 
 
 def check_config(config: StudyConfig) -> str:
@@ -48,8 +55,20 @@ def check_config(config: StudyConfig) -> str:
     device = resolve_device(config.device)
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device", "got 'cuda' but no GPU is visible; accepted: auto, cpu")
-    check_tracking_uri(config.tracking_uri, default=config.tracking_uri == DEFAULT_TRACKING_URI)
+    check_tracking_uri(
+        config.tracking_uri,
+        default=config.tracking_uri == DEFAULT_TRACKING_URI,
+        experiment=config.experiment,
+        artifact_location=config.artifact_location,
+    )
     check_storage(config.storage_url, default=config.storage is None)
+    if config.workers > 1 and config.storage_url.startswith("sqlite:"):
+        # Optuna's SQLite storage locks the whole file and its retries fail under several writers
+        raise ConfigError(
+            "--workers",
+            f"got {config.workers} with --storage {config.storage_url}; accepted: --workers 1 with SQLite, or "
+            "several workers with a journal file (the default) or a database server",
+        )
     return device
 
 
@@ -61,7 +80,7 @@ def load_data(config: StudyConfig, device: str) -> ImageDataModule:
         train_size=config.train_size,
         validate_on_test=config.validate_on_test,
         normalize=config.normalize,
-        seed=config.seed,
+        seed=config.split_seed,
         device=device,
     )
     data.prepare_data()
@@ -72,42 +91,50 @@ def load_data(config: StudyConfig, device: str) -> ImageDataModule:
     return data
 
 
-def open_session(
-    config: StudyConfig, device: str, data: ImageDataModule, log: Callable[[str], None] = print
-) -> Session:
-    """Opens the Optuna storage and finds or creates the study's MLflow parent run."""
-    storage = open_storage(config.storage_url)
-    tracker = StudyTracker.open(config.tracking_uri, config.experiment, config.study_name, config.to_dict())
-    progress = Progress(config.n_trials, config.timeout, config.max_epochs)
-    return Session(config, storage, tracker, data, device, progress, log)
-
-
-def open_study(
-    session: Session,
-    name: str,
-    sampler: optuna.samplers.BaseSampler | None = None,
-    pruner: optuna.pruners.BasePruner | None = None,
-) -> optuna.Study:
-    """Creates or continues a (sub-)study, links it to the MLflow parent run, and repairs killed trials."""
-    existing = name in optuna.study.get_all_study_names(session.storage)
-    n_before = len(optuna.load_study(study_name=name, storage=session.storage).trials) if existing else 0
+def _open_part(storage: BaseStorage, part: Part) -> optuna.Study:
+    pruner = optuna.pruners.NopPruner() if part.fixed else make_pruner(part.config)
     study = optuna.create_study(
-        storage=session.storage,
-        study_name=name,
+        storage=storage,
+        study_name=part.name,
         direction="maximize",
-        sampler=sampler or make_sampler(session.config, n_before),
-        pruner=pruner or make_pruner(session.config),
+        sampler=make_sampler(part.config, 0),  # replaced per trial (study.sampling)
+        pruner=pruner,
         load_if_exists=True,
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["val_acc"])
-    study.set_user_attr(PROTOCOL_ATTR, session.config.protocol)
-    study.set_user_attr(PARENT_RUN_ATTR, session.tracker.parent_run_id)
-    study.set_user_attr(TRACKING_URI_ATTR, session.config.tracking_uri)
-    recovered = recover_interrupted(study, session.storage, session.tracker)
-    if recovered:
-        session.log(f"{name}: marked trials {recovered} FAIL: their process died mid-trial")
-    if n_before:
-        session.log(f"continuing study {name!r}: {n_before} earlier trials")
+    if study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_acc"])
     return study
+
+
+def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
+    """Opens the study's stores and (sub-)studies, queues its budget and repairs its records, under its lock."""
+    with study_lock(config.storage_url, config.tracking_uri):
+        storage = open_storage(config.storage_url)
+        tracker = StudyTracker.open(
+            config.tracking_uri, config.experiment, config.study_name, config.to_dict(), config.artifact_location
+        )
+        tracker.reopen()
+        parts = parts_of(config)
+        studies = {part.name: _open_part(storage, part) for part in parts}
+        attrs = {
+            PROTOCOL_ATTR: config.protocol,
+            PARENT_RUN_ATTR: tracker.parent_run_id,
+            TRACKING_URI_ATTR: config.tracking_uri,
+        }
+        for study in studies.values():
+            for key, value in attrs.items():
+                if study.user_attrs.get(key) != value:
+                    study.set_user_attr(key, value)
+        ran = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        before = {name: len(s.get_trials(deepcopy=False, states=ran)) for name, s in studies.items()}
+        plan(config, studies)
+        for name, study in studies.items():
+            repaired = reconcile(study, tracker)
+            if repaired:
+                log(f"{name}: MLflow runs of trials {repaired} repaired to match Optuna")
+            if before[name]:
+                log(f"continuing study {name!r}: {before[name]} trials already ran")
+        waiting = sum(len(s.get_trials(deepcopy=False, states=(TrialState.WAITING,))) for s in studies.values())
+    return Session(config, storage, tracker, parts, studies, waiting, log)

@@ -67,16 +67,34 @@ def check_storage(url: str, *, default: bool = False) -> None:
 
 
 def open_storage(url: str) -> BaseStorage:
-    """A path without a scheme is a journal file: append-only, safe for several local processes."""
+    """A path without a scheme is a journal file: append-only, safe for several local processes.
+
+    No Optuna heartbeat: the study's own (``study.liveness``) serves every kind of storage.
+    """
     if "://" not in url:
         return JournalStorage(JournalFileBackend(url))
-    if url.startswith("sqlite:"):
-        # One process at a time: SQLite locks the whole file and Optuna's RDB code retries poorly under it.
-        return RDBStorage(url)
-    return RDBStorage(url, heartbeat_interval=60, grace_period=180)
+    return RDBStorage(url)
 
 
-def check_tracking_uri(uri: str, *, default: bool = False) -> None:
+def _database_has_experiment(url: str, name: str) -> bool:
+    """Whether MLflow's tables in this database hold the experiment; reads only, creates nothing."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    try:
+        if not sqlalchemy.inspect(engine).has_table("experiments"):
+            return False
+        with engine.connect() as connection:
+            query = sqlalchemy.text("SELECT 1 FROM experiments WHERE name = :name")
+            return connection.execute(query, {"name": name}).first() is not None
+    finally:
+        engine.dispose()
+
+
+def check_tracking_uri(
+    uri: str, *, default: bool = False, experiment: str | None = None, artifact_location: str | None = None
+) -> None:
+    """Reachable, and able to keep artifacts somewhere other than the current folder."""
     scheme = urlparse(uri).scheme
     if scheme == "sqlite":
         _check_parent("--tracking-uri", _sqlite_path(uri), default)
@@ -96,6 +114,14 @@ def check_tracking_uri(uri: str, *, default: bool = False) -> None:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
     elif scheme.split("+")[0] in ("postgresql", "mysql", "mssql"):
         _check_database("--tracking-uri", uri, _ACCEPTED_TRACKING)
+        # MLflow's default artifact root for a database is ./mlruns of whatever folder a worker started in
+        if experiment and artifact_location is None and not _database_has_experiment(uri, experiment):
+            raise ConfigError(
+                "--artifact-location",
+                f"missing: a new experiment {experiment!r} in a database tracking store needs one; "
+                "accepted: a URI such as file:///shared/artifacts or s3://bucket/path (or an MLflow server as "
+                "--tracking-uri, which has its own artifact root)",
+            )
     elif scheme in ("", "file"):
         raise ConfigError(
             "--tracking-uri",

@@ -9,6 +9,8 @@ FINISHED), and logs metrics once per epoch in one batch. Everything goes through
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
 from study.schema import (
@@ -32,7 +35,7 @@ from study.schema import (
     sub_study_suffix,
 )
 
-__all__ = ["StudyTracker", "artifact_location", "child_runs", "find_parent_run", "flatten_params"]
+__all__ = ["StudyTracker", "child_runs", "default_artifact_location", "find_parent_run", "flatten_params"]
 
 _PAGE = 1000  # runs per search page
 _BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
@@ -42,15 +45,37 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def artifact_location(tracking_uri: str) -> str | None:
+def default_artifact_location(tracking_uri: str) -> str | None:
     """Artifacts of a SQLite store live beside its database, not under whatever folder the run started in.
 
-    Servers (http://) and other databases choose their own artifact root: None leaves it to them.
+    An MLflow server (http) puts them under its own artifact root: None leaves it to the server. Any other
+    database has no sensible default here (MLflow's own would be ``./mlruns`` of the current directory), so
+    ``check_tracking_uri`` asks for ``--artifact-location`` before anything is created.
     """
     if not tracking_uri.startswith("sqlite:///"):
         return None
     database = Path(tracking_uri.removeprefix("sqlite:///"))
     return (database.resolve().parent / "artifacts").as_uri()
+
+
+def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
+    """The experiment's id, created if missing; another process creating it at the same instant is fine."""
+    found = client.get_experiment_by_name(name)
+    if found:
+        return str(found.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=artifact_location))
+    except MlflowException:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return str(found.experiment_id)
+
+
+def experiment_artifact_location(tracking_uri: str, name: str) -> str | None:
+    """Where an existing experiment keeps its artifacts; None when there is no such experiment yet."""
+    found = MlflowClient(tracking_uri).get_experiment_by_name(name)
+    return found.artifact_location if found else None
 
 
 def find_parent_run(client: MlflowClient, experiment_id: str, study_name: str) -> Run | None:
@@ -97,19 +122,23 @@ class StudyTracker:
         self.study_name = study_name
 
     @classmethod
-    def open(cls, tracking_uri: str, experiment: str, study_name: str, config: Mapping[str, Any]) -> StudyTracker:
-        """Continues the study's parent run if one exists in the experiment, else creates it."""
+    def open(
+        cls,
+        tracking_uri: str,
+        experiment: str,
+        study_name: str,
+        config: Mapping[str, Any],
+        artifact_location: str | None = None,
+    ) -> StudyTracker:
+        """Continues the study's parent run if one exists in the experiment, else creates it.
+
+        Call it under the study's lock (``study.locks``): the lock makes "find, else create" happen once.
+        """
         client = MlflowClient(tracking_uri)
-        found = client.get_experiment_by_name(experiment)
-        experiment_id = (
-            found.experiment_id
-            if found
-            else client.create_experiment(experiment, artifact_location=artifact_location(tracking_uri))
-        )
+        experiment_id = _experiment_id(client, experiment, artifact_location or default_artifact_location(tracking_uri))
         parent = find_parent_run(client, experiment_id, study_name)
         if parent:
             run_id = parent.info.run_id
-            client.update_run(run_id, status=MLFLOW_STATUS[RUNNING])
             known = parent.data.params
         else:
             run = client.create_run(
@@ -121,12 +150,16 @@ class StudyTracker:
             known = {}
         tracker = cls(client, experiment_id, run_id, study_name)
         # Params are immutable in MLflow: the first invocation's configuration stays; each invocation's own
-        # configuration is kept whole as an artifact.
+        # configuration is kept whole as an artifact, named so that workers starting together do not collide.
         new = {k: v for k, v in flatten_params(config, CONFIG_PARAM_PREFIX).items() if k not in known}
         tracker._log(run_id, params=new)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-{socket.gethostname()}-{os.getpid()}"
         client.log_dict(run_id, dict(config), f"invocations/config-{stamp}.json")
         return tracker
+
+    def reopen(self) -> None:
+        """Marks the parent run RUNNING again: a worker is at work on the study."""
+        self.client.update_run(self.parent_run_id, status=MLFLOW_STATUS[RUNNING])
 
     def _log(
         self,
@@ -171,7 +204,7 @@ class StudyTracker:
         """One batch per epoch: the epoch number (1-based) is the MLflow step."""
         self._log(run_id, metrics=metrics, step=epoch)
 
-    def end_trial(
+    def record_end(
         self,
         run_id: str,
         state: str,
@@ -179,12 +212,30 @@ class StudyTracker:
         reason: str | None = None,
         step: int = 0,
     ) -> None:
-        """Final metrics, the Optuna state as a tag, and the matching MLflow status."""
+        """Final metrics and the Optuna state (and reason) as tags; the status follows in ``terminate``."""
         tags = {STATE_TAG: state}
         if reason:
             tags[REASON_TAG] = reason[:5000]
         self._log(run_id, metrics=metrics, tags=tags, step=step)
+
+    def terminate(self, run_id: str, state: str) -> None:
+        """The MLflow status matching the Optuna state: FINISHED, KILLED (pruned) or FAILED."""
         self.client.set_terminated(run_id, status=MLFLOW_STATUS[state])
+
+    def end_trial(self, run_id: str, state: str, reason: str | None = None) -> None:
+        """Both at once: for a run that is only being brought in line with Optuna (nothing left to log)."""
+        self.record_end(run_id, state, reason=reason)
+        self.terminate(run_id, state)
+
+    def trial_runs(self, study_name: str) -> dict[int, Run]:
+        """The child runs of one (sub-)study by trial number (the newest when a number has several)."""
+        runs = child_runs(self.client, self.experiment_id, self.parent_run_id, f"tags.`{STUDY_TAG}` = '{study_name}'")
+        out: dict[int, Run] = {}
+        for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+            number = run.data.tags.get(TRIAL_TAG, "")
+            if number.isdigit():
+                out[int(number)] = run
+        return out
 
     def finish(
         self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str], summary: Mapping[str, Any]

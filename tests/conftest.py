@@ -27,5 +27,5 @@ def postgres_url() -> Iterator[str]:
 
     if postgres_bin() is None:
         pytest.skip("PostgreSQL is not installed: `make test` installs it (apt-get install postgresql)")
-    with temporary_postgres() as url:
-        yield url
+    with temporary_postgres("optuna") as urls:
+        yield urls["optuna"]

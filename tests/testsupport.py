@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -37,14 +38,49 @@ def wait_for_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"no answer from {url} within {timeout}s")
 
 
+@contextmanager
+def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real ``mlflow server`` on a free loopback port; yields its URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            backend_store_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(f"{url}/health", proc, timeout=180)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def postgres_bin() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     return Path(found[-1]).parent if found else None
 
 
 @contextmanager
-def temporary_postgres() -> Iterator[str]:
-    """A throwaway PostgreSQL cluster on a free port; yields the URL of an empty database."""
+def temporary_postgres(*databases: str, password: str | None = None) -> Iterator[dict[str, str]]:
+    """A throwaway PostgreSQL cluster on a free port; yields the URL of each empty database, by name.
+
+    With ``password``, connections need it (the URLs carry it) instead of being trusted.
+    """
     bin_dir = postgres_bin()
     assert bin_dir is not None
     base = Path(tempfile.mkdtemp(prefix="pg-"))
@@ -54,14 +90,133 @@ def temporary_postgres() -> Iterator[str]:
         shutil.chown(base, "postgres", "postgres")
     data, port = base / "data", free_port()
     run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
+    auth = ["-A", "trust"]
+    if password is not None:
+        secret = base / "pwfile"
+        secret.write_text(password + "\n")
+        if as_user:
+            shutil.chown(secret, "postgres", "postgres")
+        auth = ["-A", "scram-sha-256", f"--pwfile={secret}"]
+    env = {**os.environ, "PGPASSWORD": password} if password is not None else None
     try:
-        run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+        run(str(bin_dir / "initdb"), "-D", str(data), *auth, "-U", "postgres")
         options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -c fsync=off"
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(base / "log"), "-w", "start")
-        run(str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "optuna")
-        yield f"postgresql://postgres@127.0.0.1:{port}/optuna"
+        user = "postgres" if password is None else f"postgres:{password}"
+        urls = {}
+        for name in databases or ("optuna",):
+            subprocess.run(
+                [str(bin_dir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", name],
+                check=True,
+                capture_output=True,
+                env=env,
+            )
+            urls[name] = f"postgresql://{user}@127.0.0.1:{port}/{name}"
+        yield urls
     finally:
         subprocess.run(
             [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], capture_output=True
         )
         shutil.rmtree(base, ignore_errors=True)
+
+
+def start_together(argvs: list[list[str]], env: dict[str, str] | None = None) -> list[subprocess.Popen[str]]:
+    """Starts one ``python -m study.run ARGV`` per argument list, so that all enter ``main`` at the same instant.
+
+    Each process imports the whole stack first (seconds), then waits for a go file; the file appears once
+    every process is waiting, so the joins race for real.
+    """
+    go = Path(tempfile.mkdtemp(prefix="go-")) / "go"
+    ready = go.with_name("ready")
+    ready.mkdir()
+    launcher = (
+        "import pathlib, sys, time, uuid\n"
+        "import study.run\n"
+        f"pathlib.Path({str(ready)!r}, uuid.uuid4().hex).touch()\n"
+        f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.005)\n"
+        "raise SystemExit(study.run.main(sys.argv[1:]))\n"
+    )
+    procs = []
+    for argv in argvs:
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", launcher, *argv],
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    deadline = time.monotonic() + 300
+    while len(list(ready.iterdir())) < len(procs):
+        assert time.monotonic() < deadline, "the workers never got ready"
+        assert all(p.poll() is None for p in procs), [p.stdout.read() for p in procs if p.poll() is not None]
+        time.sleep(0.05)
+    go.touch()
+    return procs
+
+
+def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_name: str) -> list[str]:
+    """Every way the two stores disagree about a study and its sub-studies (an empty list when they agree).
+
+    Checks: one parent run; every Optuna trial that has run has exactly one child run (by study and trial
+    number tags) under that parent, whose state tag equals the Optuna state and whose status matches it;
+    the trial's run id attribute, when set, names that run; no child run without its trial.
+    """
+    import optuna
+    from mlflow import MlflowClient
+
+    from study.schema import (
+        MLFLOW_STATUS,
+        PARENT_ROLE,
+        PARENT_RUN_ATTR,
+        ROLE_TAG,
+        RUN_ID_ATTR,
+        STATE_TAG,
+        STUDY_TAG,
+        TRIAL_TAG,
+    )
+    from study.stores import open_storage, study_names
+    from study.tracking import child_runs
+
+    problems = []
+    storage = open_storage(storage_url)
+    client = MlflowClient(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return [f"no experiment {experiment}"]
+    role = f"tags.`{ROLE_TAG}` = '{PARENT_ROLE}' and tags.`{STUDY_TAG}` = '{study_name}'"
+    parents = client.search_runs([found.experiment_id], filter_string=role)
+    if len(parents) != 1:
+        return [f"{len(parents)} parent runs"]
+    parent = parents[0]
+    runs = child_runs(client, found.experiment_id, parent.info.run_id)
+    by_key: dict[tuple[str, int], list] = {}
+    for run in runs:
+        by_key.setdefault((run.data.tags.get(STUDY_TAG, ""), int(run.data.tags.get(TRIAL_TAG, "-1"))), []).append(run)
+    seen = set()
+    for name in study_names(storage, study_name):
+        study = optuna.load_study(study_name=name, storage=storage)
+        if study.user_attrs.get(PARENT_RUN_ATTR) != parent.info.run_id:
+            problems.append(f"{name}: parent run attribute {study.user_attrs.get(PARENT_RUN_ATTR)}")
+        for trial in study.trials:
+            key = (name, trial.number)
+            matching = by_key.get(key, [])
+            if trial.state.name == "WAITING":
+                if matching:
+                    problems.append(f"{key}: WAITING but has {len(matching)} runs")
+                continue
+            seen.add(key)
+            if len(matching) != 1:
+                problems.append(f"{key} {trial.state.name}: {len(matching)} runs")
+                continue
+            run = matching[0]
+            if run.data.tags.get(STATE_TAG) != trial.state.name:
+                problems.append(f"{key} {trial.state.name}: state tag {run.data.tags.get(STATE_TAG)}")
+            if run.info.status != MLFLOW_STATUS[trial.state.name]:
+                problems.append(f"{key} {trial.state.name}: MLflow status {run.info.status}")
+            if RUN_ID_ATTR in trial.user_attrs and trial.user_attrs[RUN_ID_ATTR] != run.info.run_id:
+                problems.append(f"{key}: run id attribute names another run")
+    problems += [f"{key}: a run without its trial" for key in by_key if key not in seen]
+    return problems

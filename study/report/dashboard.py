@@ -19,9 +19,9 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.storages import BaseStorage
 
+from study.locks import local_file
 from study.report.analysis import ReportContent
 from study.report.figures import CURVES, SEEDS
-from study.report.load import local_file
 from study.report.lr_range import EDGE_WARNING
 from study.report.markdown import DashboardInfo, summary_table
 from study.report.power import seeds_sentence

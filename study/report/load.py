@@ -7,7 +7,6 @@ bad input raises ``ConfigError`` naming the option to fix.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from urllib.parse import urlparse
 
 import optuna
@@ -18,6 +17,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from study.config import ConfigError
+from study.locks import local_file
 from study.report.records import CURVE_KEYS, StudyData, TrialRecord
 from study.schema import (
     BATCH_SIZE,
@@ -60,15 +60,6 @@ __all__ = ["load_study_data", "local_file", "open_checked_storage"]
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def local_file(url: str) -> Path | None:
-    """The file behind a journal path or a sqlite URL; None for a database server."""
-    if "://" not in url:
-        return Path(url)
-    if url.startswith("sqlite:"):
-        return Path(url.split(":///", 1)[1])
-    return None
 
 
 def open_checked_storage(url: str) -> BaseStorage:

@@ -73,7 +73,9 @@ def test_metrics_are_logged_once_per_epoch(tiny) -> None:
 def test_rerun_continues_the_study_and_its_parent_run(tiny) -> None:
     assert main(tiny.args(**{"--n-trials": "2"})) == 0
     first_parent, _ = tiny.runs()
-    assert main(tiny.args(**{"--n-trials": "2"})) == 0
+    assert main(tiny.args(**{"--n-trials": "2"})) == 0  # the budget is the study's: already met
+    assert len(tiny.load().trials) == 2
+    assert main(tiny.args(**{"--n-trials": "4"})) == 0  # a larger budget adds the difference
     parent, children = tiny.runs()
     assert parent.info.run_id == first_parent.info.run_id
     study = tiny.load()

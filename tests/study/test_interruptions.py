@@ -44,8 +44,13 @@ def _wait_for_running_trial(tiny, proc: subprocess.Popen[str], timeout: float = 
     raise AssertionError("the study never finished an epoch")
 
 
+HEARTBEAT = {"--heartbeat-seconds": "1"}  # a silent trial is failed after 5 s instead of 50
+
+
 def _long_args(tiny) -> list[str]:
-    return tiny.args(**{"--n-trials": "1", "--max-epochs": "50", "--train-size": "4096", "--pruner": "none"})
+    return tiny.args(
+        **{"--n-trials": "1", "--max-epochs": "50", "--train-size": "4096", "--pruner": "none", **HEARTBEAT}
+    )
 
 
 def test_sigkill_mid_trial_is_recovered_on_the_next_run(tiny, capsys) -> None:
@@ -55,11 +60,14 @@ def test_sigkill_mid_trial_is_recovered_on_the_next_run(tiny, capsys) -> None:
     proc.wait(timeout=30)
     assert tiny.load().trials[0].state == TrialState.RUNNING  # what a kill leaves behind
 
-    assert main(tiny.args(**{"--n-trials": "1"})) == 0
-    assert "marked trials [0] FAIL" in capsys.readouterr().out
+    # the next run finds the trial silent, fails it in both stores and runs its configuration again
+    assert main(tiny.args(**{"--n-trials": "1", **HEARTBEAT})) == 0
+    assert "trial 0 failed: its worker stopped answering" in capsys.readouterr().out
     study = tiny.load()
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
-    assert "process died" in study.trials[0].user_attrs["state_reason"]
+    assert "stopped answering" in study.trials[0].user_attrs["state_reason"]
+    assert study.trials[1].user_attrs["retry_of"] == 0
+    assert study.trials[1].params == study.trials[0].params
     parent, children = tiny.runs()
     assert [r.info.status for r in children] == ["FAILED", "FINISHED"]
     assert children[0].data.tags["optuna.trial_state"] == "FAIL"
@@ -70,7 +78,7 @@ def test_sigterm_marks_the_running_trial_failed_and_the_parent_killed(tiny) -> N
     proc = _start(_long_args(tiny))
     _wait_for_running_trial(tiny, proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=60) == 130
+    assert proc.wait(timeout=60) == 143  # 128 + SIGTERM, the shell's convention
     study = tiny.load()
     assert study.trials[0].state == TrialState.FAIL
     parent, (child,) = tiny.runs()

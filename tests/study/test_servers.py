@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
 
 from study.run import main
-from testsupport import free_port, wait_for_http
+from testsupport import free_port, mlflow_server, wait_for_http
 
 
 def test_postgresql_storage(tiny, postgres_url: str) -> None:
@@ -24,36 +25,13 @@ def test_postgresql_storage(tiny, postgres_url: str) -> None:
 
 
 @pytest.fixture
-def mlflow_server(tmp_path: Path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "mlflow"),
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{tmp_path}/server.db",
-            "--artifacts-destination",
-            str(tmp_path / "artifacts"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            "1",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_http(f"{url}/health", proc, timeout=120)
+def mlflow_server_url(tmp_path: Path) -> Iterator[str]:
+    with mlflow_server(f"sqlite:///{tmp_path}/server.db", tmp_path / "artifacts") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
-def test_http_tracking_server(tiny, mlflow_server: str) -> None:
+def test_http_tracking_server(tiny, mlflow_server_url: str) -> None:
+    mlflow_server = mlflow_server_url
     assert main(tiny.args(**{"--tracking-uri": mlflow_server, "--n-trials": "2"})) == 0
     parent, children = tiny.runs(tracking_uri=mlflow_server)
     assert len(children) == 2
