@@ -86,6 +86,7 @@ def default_hyperparameters(optimizer: str, convention: str) -> dict[str, Any]:
     if convention not in CONVENTIONS:
         raise ValueError(f"unknown convention {convention!r}; accepted: {', '.join(CONVENTIONS)}")
     values = get_spec(optimizer).defaults()
+    values.pop("foreach", None)  # how the update runs, not what it computes: the optimizer picks its fastest path
     if convention == "keras":
         values.update(KERAS_DEFAULTS[optimizer])
     return values
