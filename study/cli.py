@@ -9,13 +9,25 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from study.config import FIELDS, PROTOCOL_PRESETS, StudyConfig, config_from_mapping, flag_of, option_of, read_toml
 
-__all__ = ["OneLineParser", "build_parser", "parse_config"]
+__all__ = ["ARGV_ENV", "EVENTS_ENV", "OneLineParser", "build_parser", "parse_config", "worker_argv"]
+
+EVENTS_ENV = "OPTIMIZER_STUDY_EVENTS"  # "jsonl": a supervised worker writes its events as JSON lines
+ARGV_ENV = "OPTIMIZER_STUDY_WORKER_ARGV"  # a supervised worker's options, as a JSON list
+
+
+def worker_argv() -> list[str] | None:
+    """The options a supervisor gave this worker through the environment (not on the command line, where
+    ``ps`` would show a store's password), or None in a process a person started."""
+    raw = os.environ.pop(ARGV_ENV, None)  # popped: the worker's own children must not inherit it
+    return [str(a) for a in json.loads(raw)] if raw else None
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 
 from study.schema import GRACE_BEATS, PROTOCOLS, SEED_PROTOCOL, TUNED
 from study.search_space import CONVENTIONS, LR_RANGES, SEARCHABLE
+from study.secrets import mask_url
 
 __all__ = [
     "DATASETS",
@@ -60,6 +62,17 @@ class ConfigError(ValueError):
 
 def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def _study_name(value: Any) -> str:
+    """A name that is safe as a file name and inside filter strings: it names folders, runs and sub-studies
+    (``NAME.adam``: the dot is the study's own separator)."""
+    if not isinstance(value, str) or not STUDY_NAME.fullmatch(value):
         raise ValueError
     return value
 
@@ -219,14 +232,17 @@ class StudyConfig:
         default="mnist-optimizers",
         metadata=_option(
             "Optuna study name (the MLflow parent run carries it); rerun it to continue the study",
-            _text,
-            "a non-empty name",
+            _study_name,
+            "1 to 100 letters, digits, '-' or '_', starting with a letter or digit",
             metavar="NAME",
         ),
     )
     n_trials: int = field(
         default=30,
-        metadata=_count("trials to run now; with --protocol tuned, the trial budget of each optimizer"),
+        metadata=_count(
+            "the study's trial budget, shared by every worker that joins it (with --protocol tuned, each "
+            "optimizer's); rerun with a larger one to add trials"
+        ),
     )
     timeout: float | None = field(
         default=720.0,
@@ -414,7 +430,11 @@ class StudyConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as plain data, store URLs with their secrets masked: this is what is shown and recorded."""
         out = dataclasses.asdict(self)
+        for key in ("storage", "tracking_uri", "artifact_location"):
+            if out[key] is not None:
+                out[key] = mask_url(out[key])
         out["optimizers"] = list(self.optimizers)
         out["batch_sizes"] = list(self.batch_sizes)
         out["lr_ranges"] = {k: list(v) for k, v in self.lr_ranges.items()}

@@ -14,9 +14,7 @@ from typing import Any, Protocol, TextIO
 from study.search_space import Choice
 from study.train import EpochRecord
 
-__all__ = ["EVENTS_ENV", "Events", "JsonLines", "replay"]
-
-EVENTS_ENV = "OPTIMIZER_STUDY_EVENTS"  # set to "jsonl" by the supervisor in its workers' environment
+__all__ = ["Events", "JsonLines", "replay"]
 
 
 class Events(Protocol):

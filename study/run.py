@@ -5,170 +5,41 @@ Running again with the same ``--study-name`` continues the study and its MLflow 
 the study's budget, shared by every worker that joins it (``--workers N`` here, or more processes started by
 hand on any machine with the same storage and tracking URI).
 
-The steps: check the options and the data (nothing written), join the study under its lock (stores, parent
-run, budget, repairs), work (in this process, or in N supervised workers), close the parent run if nobody is
-at work any more, print the summary and write the report.
+This module stays light: it parses the options first (``--help`` and bad options answer at once) and loads the
+training stack only for a valid configuration. Ctrl-C or SIGTERM at any point ends with 130 or 143.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
-import optuna
-import torch
-from optuna.trial import TrialState
-
-from models.data import ImageDataModule
-from models.datasets import DatasetUnavailableError
-from study.cli import build_parser, parse_config
-from study.config import ConfigError, StudyConfig
-from study.events import EVENTS_ENV, Events, JsonLines
-from study.finish import Closing, close_parent, searched_summary
+from study.cli import build_parser, parse_config, worker_argv
+from study.config import ConfigError
 from study.interrupts import Interrupts
-from study.progress import Progress, format_duration
-from study.report import write_report
-from study.report.dashboard import artifact_dir_for
-from study.session import Session, check_config, join, load_data
-from study.summary import format_table
-from study.supervisor import default_threads, supervise
-from study.train import quiet_lightning
-from study.worker import Worker, WorkerResult
+from study.secrets import install_log_filter, redact
 
 __all__ = ["main"]
 
-REPORTS = Path("reports")
-
-
-def ui_commands(config: StudyConfig, session: Session) -> list[str]:
-    """The two commands (and addresses) that open this study in the MLflow UI and the Optuna dashboard."""
-    bin_dir = Path(sys.executable).parent
-    with contextlib.suppress(ValueError):  # a venv inside the project prints as a short relative path
-        bin_dir = bin_dir.relative_to(Path.cwd())
-    tracker = session.tracker
-    lines = []
-    if config.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"MLflow UI:        {config.tracking_uri.rstrip('/')}/{tracker.parent_url_path()}")
-    else:
-        lines.append(f"MLflow UI:        {bin_dir / 'mlflow'} ui --backend-store-uri {config.tracking_uri} --port 5000")
-        lines.append(f"                  then open http://127.0.0.1:5000/{tracker.parent_url_path()}")
-    artifacts = artifact_dir_for(config.storage_url)
-    artifact_option = f" --artifact-dir {artifacts}" if artifacts else ""
-    study_id = session.storage.get_study_id_from_name(session.parts[0].name)
-    lines.append(f"Optuna dashboard: {bin_dir / 'optuna-dashboard'} {config.storage_url}{artifact_option} --port 8080")
-    lines.append(f"                  then open http://127.0.0.1:8080/dashboard/studies/{study_id}")
-    return lines
-
-
-def _work(
-    config: StudyConfig,
-    argv: Sequence[str],
-    session: Session,
-    data: ImageDataModule,
-    device: str,
-    events: Events,
-    interrupts: Interrupts,
-) -> WorkerResult:
-    """This process's share of the study: one worker here, or N supervised worker processes."""
-    if config.workers > 1:
-        threads = config.threads_per_worker or default_threads(config.workers)
-        codes = supervise(argv, config.workers, threads, events, interrupts)
-        return WorkerResult(interrupted=interrupts.received is not None or any(c in (130, 143) for c in codes))
-    if config.threads_per_worker:
-        torch.set_num_threads(config.threads_per_worker)
-    worker = Worker(
-        session.parts, session.studies, session.tracker, data, device, events, interrupts, config.heartbeat_seconds
-    )
-    return worker.run(config.timeout)
-
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    try:
-        config = parse_config(argv, parser)
-        device = check_config(config)
-        data = load_data(config, device)  # the dataset's files and --train-size, before anything is written
-    except ConfigError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 2
-    except DatasetUnavailableError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
-        return 1
-    quiet_lightning()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
-    if not as_worker:
-        print("configuration:", json.dumps({**config.to_dict(), "resolved_device": device}, indent=2), flush=True)
-
-    progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
     interrupts = Interrupts().install()
-    started = time.perf_counter()
-    result, crashed = WorkerResult(), False
-    session: Session | None = None
-    closing = Closing(None, by_me=False)
     try:
-        events: Events = JsonLines() if as_worker else progress
-        session = join(config, log=events.note)
-        progress.n_trials = session.queued
-        result = _work(config, argv, session, data, device, events, interrupts)
-    except KeyboardInterrupt:
-        result.interrupted = True
-    except BaseException:
-        crashed = True  # the parent run must not read FINISHED after a crash
-        raise
+        args = worker_argv() or list(sys.argv[1:] if argv is None else argv)
+        parser = build_parser()
+        install_log_filter()
+        try:
+            config = parse_config(args, parser)
+        except ConfigError as err:
+            print(redact(f"{parser.prog}: error: {err}"), file=sys.stderr)
+            return 2
+        from study.orchestrate import run_study  # the heavy stack: seconds to import
+
+        return run_study(config, args, parser.prog, interrupts)
+    except KeyboardInterrupt:  # before a study was joined (loading, checking): nothing to record
+        return interrupts.exit_code
     finally:
-        if session is not None:
-            with interrupts.held():
-                wall = time.perf_counter() - started
-                flags = {"interrupted": result.interrupted, "timed_out": result.timed_out, "crashed": crashed}
-                closing = close_parent(session, wall, **flags)
         interrupts.restore()
-    if session is None:  # interrupted while joining: nothing of this process to record
-        return interrupts.exit_code
-
-    trials = session.trials()
-    if not as_worker:
-        wall = time.perf_counter() - started
-        print(
-            f"\nstudy {config.study_name!r} ({config.protocol}): {len(trials)} trials in all, this run took "
-            f"{format_duration(wall)}"
-        )
-        print(format_table(searched_summary(trials, config.optimizers)))
-        if result.timed_out:
-            waiting = sum(t.state == TrialState.WAITING for t in trials)
-            print(f"--timeout {config.timeout:g} s stopped the study with {waiting} queued trials not run")
-        print()
-        print("\n".join(ui_commands(config, session)), flush=True)
-    # the report is written once: by the worker that closed the study, or by the supervisor of --workers N
-    mine = closing.by_me or config.workers > 1
-    if config.report and closing.status is not None and mine and not result.interrupted:
-        _write_report(config)
-    if result.interrupted:
-        if not as_worker:
-            print("interrupted: the running trials are recorded as FAIL in Optuna and MLflow", file=sys.stderr)
-        return interrupts.exit_code
-    if not any(t.state == TrialState.COMPLETE for t in trials):
-        print(f"{parser.prog}: no trial completed", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _write_report(config: StudyConfig) -> None:
-    """The comparison report; a failure here is reported but does not change the study's exit code."""
-    try:
-        path = write_report(
-            config.study_name, config.storage_url, config.tracking_uri, config.experiment, REPORTS / config.study_name
-        )
-    except Exception as err:  # noqa: BLE001 - the study's records are already complete
-        print(f"report not written: {type(err).__name__}: {err}", file=sys.stderr)
-        return
-    print(f"report: {path} (also logged to the parent MLflow run under report/)", flush=True)
 
 
 if __name__ == "__main__":

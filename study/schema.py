@@ -20,6 +20,7 @@ from models.metric_names import (
     TRAIN_LOSS,
     VAL_ACC,
     VAL_LOSS,
+    VAL_PREDICTED_CLASSES,
 )
 from models.metric_names import TEST_ACC as TEST_ACC_METRIC
 from models.metric_names import TEST_LOSS as TEST_LOSS_METRIC
@@ -86,6 +87,7 @@ __all__ = [
     "TUNED",
     "VAL_ACC",
     "VAL_LOSS",
+    "VAL_PREDICTED_CLASSES",
     "WAITING",
     "WORKER",
     "best",

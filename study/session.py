@@ -19,19 +19,21 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from models.data import ImageDataModule
-from study.config import ConfigError, StudyConfig
+from study.config import PRECISIONS, ConfigError, StudyConfig
 from study.environment import resolve_device
 from study.ledger import reconcile
 from study.locks import study_lock
 from study.protocols import Part, parts_of, plan
 from study.sampling import make_pruner, make_sampler
 from study.schema import PARENT_RUN_ATTR, PROTOCOL_ATTR, TRACKING_URI_ATTR
+from study.secrets import mask_url
 from study.stores import check_storage, check_tracking_uri, open_storage
 from study.tracking import StudyTracker
 
 __all__ = ["Session", "check_config", "join", "load_data"]
 
 DEFAULT_TRACKING_URI = StudyConfig().tracking_uri
+CUDA_ONLY_PRECISIONS = ("16-mixed",)  # float16 autocast: Lightning swaps it for bf16-mixed on the CPU
 
 
 @dataclass
@@ -55,6 +57,10 @@ def check_config(config: StudyConfig) -> str:
     device = resolve_device(config.device)
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device", "got 'cuda' but no GPU is visible; accepted: auto, cpu")
+    if device == "cpu" and config.precision in CUDA_ONLY_PRECISIONS:
+        # Lightning would quietly train in bf16-mixed instead, and the records would name the wrong precision
+        accepted = ", ".join(p for p in PRECISIONS if p not in CUDA_ONLY_PRECISIONS)
+        raise ConfigError("--precision", f"got {config.precision!r} on the CPU; accepted on the CPU: {accepted}")
     check_tracking_uri(
         config.tracking_uri,
         default=config.tracking_uri == DEFAULT_TRACKING_URI,
@@ -121,7 +127,7 @@ def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
         attrs = {
             PROTOCOL_ATTR: config.protocol,
             PARENT_RUN_ATTR: tracker.parent_run_id,
-            TRACKING_URI_ATTR: config.tracking_uri,
+            TRACKING_URI_ATTR: mask_url(config.tracking_uri),
         }
         for study in studies.values():
             for key, value in attrs.items():

@@ -17,6 +17,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from study.config import ConfigError
 from study.schema import FINAL_SUFFIX, sub_study
+from study.secrets import mask_url, redact, secrets_in
 
 __all__ = ["check_storage", "check_tracking_uri", "open_storage", "study_names"]
 
@@ -30,13 +31,18 @@ def _sqlite_path(url: str) -> Path:
 
 
 def _check_parent(option: str, path: Path, default: bool) -> None:
-    """Default locations are created on demand; a user-given folder must already exist."""
-    if path.parent.is_dir():
-        return
-    if default:
+    """A store file we can create or append to. Default locations are created on demand; a user-given folder
+    must already exist."""
+    accepted = "a file path in an existing folder this user can write to"
+    if path.is_dir():
+        raise ConfigError(option, f"got {str(path)!r}, which is a folder; accepted: {accepted}")
+    if not path.parent.is_dir():
+        if not default:
+            raise ConfigError(option, f"got {str(path)!r}: folder {path.parent} does not exist; accepted: {accepted}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        return
-    raise ConfigError(option, f"folder {path.parent} does not exist")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(path.parent, os.W_OK | os.X_OK)
+    if not writable:
+        raise ConfigError(option, f"got {str(path)!r}, which this user cannot write; accepted: {accepted}")
 
 
 def _check_database(option: str, url: str, accepted: str) -> None:
@@ -51,7 +57,8 @@ def _check_database(option: str, url: str, accepted: str) -> None:
         engine.dispose()
     except Exception as err:  # noqa: BLE001 - any driver error means "cannot reach"
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ConfigError(option, f"cannot connect to {url} ({first}); accepted: {accepted}") from None
+        first = redact(first, secrets_in(url))
+        raise ConfigError(option, f"cannot connect to {mask_url(url)} ({first}); accepted: {accepted}") from None
 
 
 def check_storage(url: str, *, default: bool = False) -> None:
@@ -63,7 +70,7 @@ def check_storage(url: str, *, default: bool = False) -> None:
     elif scheme.split("+")[0] in ("postgresql", "mysql"):
         _check_database("--storage", url, _ACCEPTED_STORAGE)
     else:
-        raise ConfigError("--storage", f"unsupported URL {url!r}; accepted: {_ACCEPTED_STORAGE}")
+        raise ConfigError("--storage", f"unsupported URL {mask_url(url)!r}; accepted: {_ACCEPTED_STORAGE}")
 
 
 def open_storage(url: str) -> BaseStorage:
@@ -107,7 +114,8 @@ def check_tracking_uri(
             reason = getattr(err, "reason", err)
             raise ConfigError(
                 "--tracking-uri",
-                f"cannot reach an MLflow server at {uri} ({reason}); accepted: {_ACCEPTED_TRACKING}",
+                f"cannot reach an MLflow server at {mask_url(uri)} ({redact(str(reason), secrets_in(uri))}); "
+                f"accepted: {_ACCEPTED_TRACKING}",
             ) from None
         # Fail fast later too, instead of MLflow's default minutes of retries.
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
@@ -125,10 +133,10 @@ def check_tracking_uri(
     elif scheme in ("", "file"):
         raise ConfigError(
             "--tracking-uri",
-            f"{uri!r} is a file store, which MLflow 3 refuses; accepted: {_ACCEPTED_TRACKING}",
+            f"{mask_url(uri)!r} is a file store, which MLflow 3 refuses; accepted: {_ACCEPTED_TRACKING}",
         )
     else:
-        raise ConfigError("--tracking-uri", f"unsupported URI {uri!r}; accepted: {_ACCEPTED_TRACKING}")
+        raise ConfigError("--tracking-uri", f"unsupported URI {mask_url(uri)!r}; accepted: {_ACCEPTED_TRACKING}")
 
 
 def study_names(storage: BaseStorage, name: str) -> list[str]:

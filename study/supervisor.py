@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import queue
 import signal
@@ -22,7 +23,8 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from study.events import EVENTS_ENV, Events, replay
+from study.cli import ARGV_ENV, EVENTS_ENV
+from study.events import Events, replay
 from study.interrupts import Interrupts
 
 __all__ = ["default_threads", "supervise"]
@@ -49,18 +51,15 @@ def _pump(index: int, stream: object, lines: queue.Queue[tuple[int, str | None]]
 
 def supervise(argv: Sequence[str], workers: int, threads: int, events: Events, interrupts: Interrupts) -> list[int]:
     """Runs ``workers`` worker processes to the end; returns their exit codes."""
-    env = {**os.environ, EVENTS_ENV: "jsonl", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    command = [
-        sys.executable,
-        "-m",
-        "study.run",
-        *argv,
-        "--workers",
-        "1",
-        "--threads-per-worker",
-        str(threads),
-        "--no-report",
-    ]
+    worker = [*argv, "--workers", "1", "--threads-per-worker", str(threads), "--no-report"]
+    env = {
+        **os.environ,
+        EVENTS_ENV: "jsonl",
+        ARGV_ENV: json.dumps(worker),  # not on the command line, where `ps` would show a store's password
+        "OMP_NUM_THREADS": str(threads),
+        "MKL_NUM_THREADS": str(threads),
+    }
+    command = [sys.executable, "-m", "study.run"]
     lines: queue.Queue[tuple[int, str | None]] = queue.Queue()
     procs = []
     for index in range(workers):

@@ -5,9 +5,12 @@ optimizer from a resolved :class:`TrialSpec`, runs a lean Lightning Trainer, and
 the fit time (one clock) and why training stopped early, if it did. Whoever calls it decides what to record
 where: an ``on_epoch`` hook sees every epoch's metrics and may return a reason to stop (pruning).
 
-Training stops by itself when it diverges: a non-finite validation loss, or one ``DIVERGENCE_FACTOR`` times
-the chance-level loss ln(classes). A diverged network rarely reaches NaN within an epoch: its loss explodes to
-1e3..1e25 and stays finite.
+Training stops by itself when it diverges or collapses, checked at the end of every epoch:
+
+- the validation or the training loss is non-finite or ``DIVERGENCE_FACTOR`` times the chance-level loss
+  ln(classes) (a diverged network rarely reaches NaN within an epoch: its loss explodes to 1e3..1e25 and stays
+  finite; with SGD at lr 50-100 the training loss reached 1e4 while the validation loss stayed near 30);
+- the network predicts one class for every validation image: accuracy stuck at that class's frequency (chance).
 """
 
 from __future__ import annotations
@@ -41,8 +44,10 @@ from study.schema import (
     SEED,
     TEST_ACC_METRIC,
     TEST_LOSS_METRIC,
+    TRAIN_LOSS,
     VAL_ACC,
     VAL_LOSS,
+    VAL_PREDICTED_CLASSES,
     epochs_to_key,
     seconds_to_key,
 )
@@ -115,11 +120,17 @@ class TrialResult:
 EpochHook = Callable[[EpochRecord], str | None]  # sees each epoch; returns a reason to stop, or None
 
 
-def divergence(val_loss: float, num_classes: int) -> str | None:
+def divergence(metrics: Mapping[str, float], num_classes: int) -> str | None:
+    """Why an epoch's metrics show a diverged or collapsed network, or None."""
     limit = DIVERGENCE_FACTOR * math.log(num_classes)
-    if math.isfinite(val_loss) and val_loss <= limit:
-        return None
-    return f"{VAL_LOSS} {val_loss:.4g} (limit {limit:.4g}, {DIVERGENCE_FACTOR:g}x chance level)"
+    for key in (VAL_LOSS, TRAIN_LOSS):
+        value = metrics.get(key)
+        if value is not None and not (math.isfinite(value) and value <= limit):
+            return f"diverged: {key} {value:.4g} (limit {limit:.4g}, {DIVERGENCE_FACTOR:g}x chance level)"
+    if num_classes > 1 and metrics.get(VAL_PREDICTED_CLASSES) == 1:
+        accuracy = metrics.get(VAL_ACC, float("nan"))
+        return f"collapsed: predicts one class for every validation image ({VAL_ACC} {accuracy:.4f}, chance)"
+    return None
 
 
 class _EpochWatch(L.Callback):
@@ -142,15 +153,16 @@ class _EpochWatch(L.Callback):
         if trainer.sanity_checking:
             return
         seconds = self.elapsed()
-        metrics = {k: float(trainer.callback_metrics[k]) for k in (VAL_ACC, VAL_LOSS)}
+        logged = trainer.callback_metrics
+        metrics = {k: float(logged[k]) for k in (VAL_ACC, VAL_LOSS, VAL_PREDICTED_CLASSES) if k in logged}
         if isinstance(pl_module, ImageClassifier):
             metrics.update(pl_module.train_epoch_metrics())
         metrics[CUMULATIVE_SECONDS] = seconds
         record = EpochRecord(trainer.current_epoch + 1, seconds, metrics)
         self.history.append(record)
-        diverged = divergence(record.val_loss, self.num_classes)
+        diverged = divergence(record.metrics, self.num_classes)
         if diverged:
-            self.stop_reason = f"diverged: {diverged} at epoch {record.epoch}"
+            self.stop_reason = f"{diverged} at epoch {record.epoch}"
         if self.on_epoch:
             asked = self.on_epoch(record)
             self.stop_reason = self.stop_reason or asked

@@ -163,6 +163,8 @@ class Worker:
             with beating(study._storage, frozen._trial_id, self.heartbeat_seconds):
                 with self.interrupts.held():
                     started = self._start(part, frozen)
+                    if not isinstance(started, Outcome):
+                        run_id = started[2]  # known before a held interrupt is raised at the block's end
                 if isinstance(started, Outcome):
                     outcome = started
                 else:

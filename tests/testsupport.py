@@ -131,7 +131,7 @@ def start_together(argvs: list[list[str]], env: dict[str, str] | None = None) ->
     ready.mkdir()
     launcher = (
         "import pathlib, sys, time, uuid\n"
-        "import study.run\n"
+        "import study.run, study.orchestrate\n"
         f"pathlib.Path({str(ready)!r}, uuid.uuid4().hex).touch()\n"
         f"while not pathlib.Path({str(go)!r}).exists(): time.sleep(0.005)\n"
         "raise SystemExit(study.run.main(sys.argv[1:]))\n"

@@ -17,6 +17,7 @@ from study.report.figures import write_figures
 from study.report.load import load_study_data
 from study.report.markdown import render
 from study.report.trials_csv import write_trials_csv
+from study.secrets import redact
 from study.stores import open_storage
 
 __all__ = ["ARTIFACT_PATH", "write_report"]
@@ -39,6 +40,6 @@ def write_report(study_name: str, storage_url: str, tracking_uri: str, experimen
     write_trials_csv(data.trials, out / "trials.csv")
     report = out / "report.md"
     dashboard = publish(content, open_storage(storage_url), figures, report.resolve(), now)
-    report.write_text(render(content, figures, dashboard, now), encoding="utf-8")
+    report.write_text(redact(render(content, figures, dashboard, now)), encoding="utf-8")
     MlflowClient(tracking_uri).log_artifacts(data.parent_run_id, str(out), ARTIFACT_PATH)
     return report

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from study.cli import OneLineParser
 from study.config import ConfigError, StudyConfig
 from study.report.build import write_report
+from study.secrets import install_log_filter, redact, remember
 
 __all__ = ["build_parser", "main"]
 
@@ -33,12 +34,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if not args.study_name.strip():
         parser.error("--study-name: must not be empty")
+    remember(args.storage, args.tracking_uri)
+    install_log_filter()
     try:
         report = write_report(
             args.study_name, args.storage, args.tracking_uri, args.experiment, args.out or f"reports/{args.study_name}"
         )
     except ConfigError as err:
-        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        print(redact(f"{parser.prog}: error: {err}"), file=sys.stderr)
         return 2
     print(f"report: {report}", flush=True)
     return 0

@@ -26,6 +26,7 @@ from study.report.lr_range import EDGE_WARNING
 from study.report.markdown import DashboardInfo, summary_table
 from study.report.power import seeds_sentence
 from study.report.stats import LEGEND, sentence, summary_sentence
+from study.secrets import redact
 
 __all__ = ["ARTIFACT_DIR_NAME", "artifact_dir_for", "main_study", "note", "publish"]
 
@@ -92,7 +93,7 @@ def publish(
                     images[key] = _upload(study, storage, store_dir, figures[key], now)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optuna-dashboard's experimental-API warnings
-            save_note(study, note(content, images, report_path))
+            save_note(study, redact(note(content, images, report_path)))
     except Exception as err:  # noqa: BLE001 - the report stands without the dashboard
-        return DashboardInfo(name, data.storage_url, store_dir, error=f"{type(err).__name__}: {err}")
+        return DashboardInfo(name, data.storage_url, store_dir, error=redact(f"{type(err).__name__}: {err}"))
     return DashboardInfo(name, data.storage_url, store_dir, tuple(images))

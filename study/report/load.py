@@ -51,6 +51,7 @@ from study.schema import (
     config_param,
     lr_param,
 )
+from study.secrets import mask_url
 from study.stores import check_storage, check_tracking_uri, open_storage, study_names
 from study.tracking import child_runs, find_parent_run
 
@@ -72,7 +73,9 @@ def open_checked_storage(url: str) -> BaseStorage:
         storage = open_storage(url)
         optuna.study.get_all_study_names(storage)
     except Exception as err:  # noqa: BLE001 - any failure to read it means the option is wrong
-        raise ConfigError("--storage", f"cannot read Optuna studies from {url} ({_first_line(err)})") from None
+        raise ConfigError(
+            "--storage", f"cannot read Optuna studies from {mask_url(url)} ({_first_line(err)})"
+        ) from None
     return storage
 
 
@@ -88,9 +91,13 @@ def _client(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:
         found = client.get_experiment_by_name(experiment)
         known = [e.name for e in client.search_experiments()] if found is None else []
     except Exception as err:  # noqa: BLE001
-        raise ConfigError("--tracking-uri", f"cannot read MLflow at {tracking_uri} ({_first_line(err)})") from None
+        raise ConfigError(
+            "--tracking-uri", f"cannot read MLflow at {mask_url(tracking_uri)} ({_first_line(err)})"
+        ) from None
     if found is None:
-        raise ConfigError("--experiment", f"no experiment {experiment!r} at {tracking_uri}; found: {', '.join(known)}")
+        raise ConfigError(
+            "--experiment", f"no experiment {experiment!r} at {mask_url(tracking_uri)}; found: {', '.join(known)}"
+        )
     return client, found.experiment_id
 
 
@@ -178,7 +185,7 @@ def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experi
     names = study_names(storage, study_name)
     if not names:
         known = ", ".join(optuna.study.get_all_study_names(storage)) or "none"
-        raise ConfigError("--study-name", f"no study {study_name!r} in {storage_url}; found: {known}")
+        raise ConfigError("--study-name", f"no study {study_name!r} in {mask_url(storage_url)}; found: {known}")
     client, experiment_id = _client(tracking_uri, experiment)
     studies = [optuna.load_study(study_name=n, storage=storage) for n in names]
     parent = _parent_run(client, experiment_id, study_name, studies)
@@ -193,8 +200,8 @@ def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experi
         protocol=_protocol(studies, parent, trials),
         studies=tuple(names),
         trials=tuple(trials),
-        storage_url=storage_url,
-        tracking_uri=tracking_uri,
+        storage_url=mask_url(storage_url),  # the report shows them: never with a password
+        tracking_uri=mask_url(tracking_uri),
         experiment=experiment,
         parent_run_id=parent.info.run_id,
         parent_params=dict(parent.data.params),

@@ -67,7 +67,7 @@ class StudyData:
     protocol: str  # search, seed or tuned
     studies: tuple[str, ...]  # every Optuna study read: NAME first, then NAME.<suffix> in name order
     trials: tuple[TrialRecord, ...]
-    storage_url: str
+    storage_url: str  # as shown: secrets masked (study.secrets)
     tracking_uri: str
     experiment: str
     parent_run_id: str

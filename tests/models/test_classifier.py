@@ -67,11 +67,15 @@ def test_logged_epoch_metrics_are_exact_sample_weighted_means(
         "train/acc",
         "val/loss",
         "val/acc",
+        "val/predicted_classes",
         "time/epoch_seconds",
         "time/samples_per_second",
         "time/elapsed_seconds",
         "epoch",
     }
+    with torch.no_grad():
+        predicted = net(val.normalize(val.images)).argmax(1).unique().numel()
+    assert memory_logger.series("val/predicted_classes") == [predicted] * 2
     seconds = memory_logger.series("time/epoch_seconds")
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
     assert memory_logger.series("time/elapsed_seconds") == pytest.approx([seconds[0], seconds[0] + seconds[1]])

@@ -1,71 +1,197 @@
-"""Bad input: a one-line error naming the option, exit code 2, and nothing written to either store."""
+"""Bad input: a one-line error naming the option, the value and what is accepted; exit code 2; no traceback;
+neither store created nor changed (byte for byte, when one already exists)."""
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import torch
 
 from study.run import main
 
-CASES = {
+# name -> (arguments, the option the one line must name). "{store}" stands for the store folder, "{toml}" for a
+# TOML file holding the case's TOML text (see TOML), "{folder}" for an existing folder, "{readonly}" for a
+# folder this user cannot write to.
+CASES: dict[str, tuple[list[str], str]] = {
     "unknown optimizer": (["--optimizers", "adam,lion"], "--optimizers"),
+    "empty optimizer list": (["--optimizers", ""], "--optimizers"),
+    "optimizer twice": (["--optimizers", "adam,adam"], "--optimizers"),
     "zero trials": (["--n-trials", "0"], "--n-trials"),
     "negative trials": (["--n-trials", "-3"], "--n-trials"),
     "non-numeric trials": (["--n-trials", "many"], "--n-trials"),
+    "trials in words": (["--n-trials", "ten"], "--n-trials"),
+    "fractional trials": (["--n-trials", "1.5"], "--n-trials"),
+    "zero epochs": (["--max-epochs", "0"], "--max-epochs"),
+    "epochs not a number": (["--max-epochs", "x"], "--max-epochs"),
+    "zero timeout": (["--timeout", "0"], "--timeout"),
+    "negative timeout": (["--timeout", "-5"], "--timeout"),
+    "infinite timeout": (["--timeout", "inf"], "--timeout"),
+    "nan timeout": (["--timeout", "nan"], "--timeout"),
+    "timeout in words": (["--timeout", "soon"], "--timeout"),
     "reversed lr range": (["--lr-range", "adam=1e-2:1e-5"], "--lr-range"),
     "lr range without colon": (["--lr-range", "adam=1e-3"], "--lr-range"),
     "lr range not numbers": (["--lr-range", "adam=a:b"], "--lr-range"),
+    "lr range from zero": (["--lr-range", "adam=0:1"], "--lr-range"),
     "lr range of unknown optimizer": (["--lr-range", "lion=1e-5:1e-2"], "--lr-range"),
+    "lr range given twice": (["--lr-range", "adam=1e-5:1e-2", "--lr-range", "adam=1e-4:1e-3"], "--lr-range"),
+    "lr range of an optimizer not compared": (["--optimizers", "sgd", "--lr-range", "adam=1e-5:1e-2"], "--lr-range"),
     "unknown dataset": (["--dataset", "imagenet"], "--dataset"),
     "unknown sampler": (["--sampler", "grid"], "--sampler"),
+    "unknown pruner": (["--pruner", "patient"], "--pruner"),
+    "unknown defaults": (["--defaults", "tf"], "--defaults"),
+    "unknown normalization": (["--normalize", "zscore"], "--normalize"),
+    "unknown protocol": (["--protocol", "best"], "--protocol"),
+    "unknown device": (["--device", "tpu"], "--device"),
+    "unknown precision": (["--precision", "8-bit"], "--precision"),
+    "float16 autocast on the CPU": (["--precision", "16-mixed", "--device", "cpu"], "--precision"),
+    "zero training samples": (["--train-size", "0"], "--train-size"),
+    "negative training samples": (["--train-size", "-1"], "--train-size"),
     "subset larger than the split": (["--train-size", "100000"], "--train-size"),
-    "bad batch sizes": (["--batch-sizes", "64,0"], "--batch-sizes"),
+    "training samples in words": (["--train-size", "many"], "--train-size"),
+    "a zero batch size": (["--batch-sizes", "64,0"], "--batch-sizes"),
+    "a batch size twice": (["--batch-sizes", "64,64"], "--batch-sizes"),
+    "a batch size not a number": (["--batch-sizes", "64,abc"], "--batch-sizes"),
+    "no batch size": (["--batch-sizes", ""], "--batch-sizes"),
+    "negative seed": (["--seed", "-1"], "--seed"),
+    "seed beyond 32 bits": (["--seed", "4294967296"], "--seed"),
+    "seed not a number": (["--seed", "x"], "--seed"),
+    "negative split seed": (["--split-seed", "-1"], "--split-seed"),
+    "zero seeds": (["--seeds", "0"], "--seeds"),
+    "zero workers": (["--workers", "0"], "--workers"),
+    "several workers on SQLite": (["--workers", "2", "--storage", "sqlite:///{store}/optuna.db"], "--workers"),
+    "zero threads": (["--threads-per-worker", "0"], "--threads-per-worker"),
+    "zero heartbeat": (["--heartbeat-seconds", "0"], "--heartbeat-seconds"),
+    "study name with a quote": (["--study-name", "it's"], "--study-name"),
+    "study name with a slash and a space": (["--study-name", "a/b c"], "--study-name"),
+    "study name as an absolute path": (["--study-name", "/tmp/x"], "--study-name"),
+    "study name with a dot": (["--study-name", "a.final"], "--study-name"),
+    "empty study name": (["--study-name", ""], "--study-name"),
+    "study name too long": (["--study-name", "x" * 101], "--study-name"),
+    "empty experiment": (["--experiment", ""], "--experiment"),
     "unreachable postgres storage": (["--storage", "postgresql://nobody@127.0.0.1:1/none"], "--storage"),
     "storage of unknown scheme": (["--storage", "redis://127.0.0.1:1"], "--storage"),
     "storage in a missing folder": (["--storage", "/nonexistent/dir/journal.log"], "--storage"),
+    "storage that is a folder": (["--storage", "{folder}"], "--storage"),
+    "storage in a read-only folder": (["--storage", "{readonly}/journal.log"], "--storage"),
     "unreachable tracking server": (["--tracking-uri", "http://127.0.0.1:1"], "--tracking-uri"),
     "file tracking store": (["--tracking-uri", "file:./mlruns"], "--tracking-uri"),
-    "tracking db in a missing folder": (
-        ["--tracking-uri", "sqlite:////nonexistent/dir/m.db"],
-        "--tracking-uri",
-    ),
+    "tracking store of unknown scheme": (["--tracking-uri", "ftp://127.0.0.1/x"], "--tracking-uri"),
+    "tracking db in a missing folder": (["--tracking-uri", "sqlite:////nonexistent/dir/m.db"], "--tracking-uri"),
+    "tracking db that is a folder": (["--tracking-uri", "sqlite:///{folder}"], "--tracking-uri"),
+    "tracking db in a read-only folder": (["--tracking-uri", "sqlite:///{readonly}/m.db"], "--tracking-uri"),
+    "unknown option": (["--learning-rate", "0.1"], "--learning-rate"),
+    "config file missing": (["--config", "{store}/missing.toml"], "--config"),
+    "config file is a folder": (["--config", "{folder}"], "--config"),
+    "config file not TOML": (["--config", "{toml}"], "--config"),
+    "config with an unknown key": (["--config", "{toml}"], "learning_rate"),
+    "config storage a number": (["--config", "{toml}"], "--storage"),
+    "config study name a number": (["--config", "{toml}"], "--study-name"),
+    "config timeout true": (["--config", "{toml}"], "--timeout"),
+    "config trials in words": (["--config", "{toml}"], "--n-trials"),
+    "config optimizers a number": (["--config", "{toml}"], "--optimizers"),
+    "config batch size twice": (["--config", "{toml}"], "--batch-sizes"),
+    "config lr range of one number": (["--config", "{toml}"], "--lr-range"),
+    "config report as text": (["--config", "{toml}"], "--no-report"),
+}
+TOML = {
+    "config file not TOML": "n_trials = = 3\n",
+    "config with an unknown key": "n_trials = 2\nlearning_rate = 0.1\n",
+    "config storage a number": "storage = 5\n",
+    "config study name a number": "study_name = 7\n",
+    "config timeout true": "timeout = true\n",
+    "config trials in words": 'n_trials = "ten"\n',
+    "config optimizers a number": "optimizers = 5\n",
+    "config batch size twice": "batch_sizes = [64, 64]\n",
+    "config lr range of one number": "[lr_range]\nadam = [1e-3]\n",
+    "config report as text": 'report = "yes"\n',
 }
 
 
+@contextmanager
+def read_only_folder(base: Path) -> Iterator[Path]:
+    """A folder this user cannot write to: a read-only mount for root (who ignores permissions), else 0o555."""
+    folder = base / "readonly"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], check=False)
+        if mounted.returncode != 0:
+            pytest.skip("cannot mount a read-only folder here")
+        try:
+            yield folder
+        finally:
+            subprocess.run(["umount", str(folder)], check=False)
+    else:
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def existing_store(tmp_path_factory: pytest.TempPathFactory, mnist_data_dir: Path) -> Path:
+    """The stores of a finished tiny study: bad input must leave them byte-identical."""
+    store = tmp_path_factory.mktemp("existing")
+    code = main(
+        [
+            *("--tracking-uri", f"sqlite:///{store}/mlflow.db", "--storage", str(store / "journal.log")),
+            *("--data-dir", str(mnist_data_dir), "--train-size", "128", "--n-trials", "1", "--max-epochs", "1"),
+            *("--experiment", "tests", "--study-name", "tiny", "--no-report", "--optimizers", "adam"),
+        ]
+    )
+    assert code == 0
+    return store
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
 @pytest.mark.parametrize("case", CASES)
-def test_bad_option_exits_2_with_one_line_and_writes_nothing(case, tmp_path, capsys, mnist_data_dir) -> None:
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    case: str, existing: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], mnist_data_dir: Path, existing_store
+) -> None:
     extra, option = CASES[case]
     store = tmp_path / "stores"
-    store.mkdir()
-    args = [
-        "--tracking-uri",
-        f"sqlite:///{store}/mlflow.db",
-        "--storage",
-        str(store / "journal.log"),
-        "--data-dir",
-        str(mnist_data_dir),
-        *extra,
-    ]
-    with pytest.raises(SystemExit) as exited:
-        raise SystemExit(main(args))
+    if existing:
+        shutil.copytree(existing_store, store)
+    else:
+        store.mkdir()
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    toml = tmp_path / "study.toml"
+    toml.write_text(TOML.get(case, ""))
+    before = _digest(store)
+    with read_only_folder(tmp_path) as readonly:
+        fill = {"{store}": str(store), "{folder}": str(folder), "{toml}": str(toml), "{readonly}": str(readonly)}
+        args = []
+        for arg in extra:
+            for key, value in fill.items():
+                arg = arg.replace(key, value)
+            args.append(arg)
+        stores = ["--tracking-uri", f"sqlite:///{store}/mlflow.db", "--storage", str(store / "journal.log")]
+        with pytest.raises(SystemExit) as exited:
+            raise SystemExit(main([*stores, "--data-dir", str(mnist_data_dir), "--study-name", "tiny", *args]))
     assert exited.value.code == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1, captured.err
-    assert option in lines[0]
+    assert option in lines[0] and "Traceback" not in captured.err
+    assert "accepted" in lines[0] or "unrecognized" in lines[0] or "unknown option" in lines[0], lines[0]
     assert captured.out == ""
-    assert list(store.iterdir()) == []
-
-
-def test_unknown_toml_key_is_rejected(tmp_path, capsys) -> None:
-    config = tmp_path / "study.toml"
-    config.write_text("n_trials = 2\nlearning_rate = 0.1\n")
-    assert main(["--config", str(config), "--storage", str(tmp_path / "j.log")]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "learning_rate" in err and len(err.splitlines()) == 1
+    assert _digest(store) == before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
