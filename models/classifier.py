@@ -41,6 +41,7 @@ from models.metric_names import (
     TRAIN_ACC,
     TRAIN_LOSS,
     acc_key,
+    classes_key,
     loss_key,
 )
 
@@ -53,20 +54,32 @@ _STAGES = ("train", "val", "test")
 
 
 class _EpochSums:
-    """Loss sum, correct count and sample count of one stage's epoch, kept on the device."""
+    """Loss sum, correct count and sample count of one stage's epoch, kept on the device; for evaluation
+    stages also how often each class was predicted (a network that predicts one class for everything has
+    collapsed, whatever its loss says)."""
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, count_predictions: bool) -> None:
         # float64 keeps the 60k-term loss sum exact to ~1e-12 (MPS has no float64)
         dtype = torch.float32 if device.type == "mps" else torch.float64
         self.loss_sum = torch.zeros((), dtype=dtype, device=device)
         self.correct = torch.zeros((), dtype=torch.int64, device=device)
+        self.predicted: torch.Tensor | None = None  # per class, created at the first batch
+        self.count_predictions = count_predictions
         self.count = 0  # a Python int: batch sizes are known without a device sync
 
     def add(self, loss: torch.Tensor, logits: torch.Tensor, target: torch.Tensor) -> None:
         n = target.shape[0]
+        predictions = logits.detach().argmax(dim=1)
         self.loss_sum += loss.detach().to(self.loss_sum.dtype) * n
-        self.correct += (logits.detach().argmax(dim=1) == target).sum()
+        self.correct += (predictions == target).sum()
+        if self.count_predictions:
+            counts = torch.bincount(predictions, minlength=logits.shape[1])
+            self.predicted = counts if self.predicted is None else self.predicted + counts
         self.count += n
+
+    def predicted_classes(self) -> int:
+        """How many classes were predicted at least once (one host sync)."""
+        return 0 if self.predicted is None else int((self.predicted > 0).sum())
 
     def means(self) -> tuple[float, float]:
         """``(mean loss, accuracy)``: one device-to-host transfer."""
@@ -130,7 +143,7 @@ class ImageClassifier(L.LightningModule):
         loss = F.cross_entropy(logits, y)
         sums = self._sums.get(stage)
         if sums is None:
-            sums = self._sums[stage] = _EpochSums(loss.device)
+            sums = self._sums[stage] = _EpochSums(loss.device, count_predictions=stage != "train")
         sums.add(loss, logits, y)
         return loss
 
@@ -149,7 +162,8 @@ class ImageClassifier(L.LightningModule):
         if sums is None or sums.count == 0:
             return
         loss, acc = sums.means()
-        self.log_dict({loss_key(stage): loss, acc_key(stage): acc}, on_step=False, on_epoch=True)
+        metrics = {loss_key(stage): loss, acc_key(stage): acc, classes_key(stage): float(sums.predicted_classes())}
+        self.log_dict(metrics, on_step=False, on_epoch=True)
 
     # ------------------------------------------------------------------ timing
 

@@ -34,8 +34,10 @@ class Interrupts:
         return self
 
     def restore(self) -> None:
+        """The handlers from before ``install``; after an interrupt, none: the process is on its way out, and a
+        second Ctrl-C must not turn a recorded interruption into a crash at exit."""
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, signal.SIG_IGN if self.received is not None else handler)  # type: ignore[arg-type]
         self._previous.clear()
 
     @property
