@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.dropout import BitDropout
+
 __all__ = ["INITS", "ArticleCNN", "article_cnn_parameters", "count_parameters"]
 
 INITS = ("keras", "torch")
@@ -67,9 +69,9 @@ class ArticleCNN(nn.Module):
         self.flat_features = 32 * pooled * pooled
         self.conv = nn.Conv2d(in_channels, 32, kernel_size=3)
         self.pool = nn.MaxPool2d(2)
-        self.dropout1 = nn.Dropout(0.25)
+        self.dropout1 = BitDropout(0.25)  # nn.Dropout's distribution from fewer random draws (models.dropout)
         self.fc1 = nn.Linear(self.flat_features, 256)
-        self.dropout2 = nn.Dropout(0.5)
+        self.dropout2 = BitDropout(0.5)
         self.fc2 = nn.Linear(256, num_classes)
         if init == "keras":
             self.reset_parameters_keras()

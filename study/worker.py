@@ -23,6 +23,7 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from study.allocator import keep_freed_memory
 from study.events import Events
 from study.interrupts import Interrupts
 from study.ledger import Outcome, commit
@@ -85,6 +86,7 @@ class Worker:
         # the per-trial collection below to the trial's own objects (4 ms instead of 0.4 s here).
         gc.collect()
         gc.freeze()
+        keep_freed_memory()
         try:
             while True:
                 if deadline is not None and time.monotonic() >= deadline:

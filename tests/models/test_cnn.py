@@ -8,19 +8,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.cnn import ArticleCNN, article_cnn_parameters, count_parameters
+from models.dropout import BitDropout
 
 
 def reference_layout(net: ArticleCNN) -> nn.Sequential:
-    """The article's layer order (ReLU before the pool), sharing ``net``'s parameters."""
+    """The article's layer order (ReLU before the pool), sharing ``net``'s parameters and its dropout kind."""
     return nn.Sequential(
         net.conv,
         nn.ReLU(),
         nn.MaxPool2d(2),
-        nn.Dropout(0.25),
+        BitDropout(0.25),
         nn.Flatten(),
         net.fc1,
         nn.ReLU(),
-        nn.Dropout(0.5),
+        BitDropout(0.5),
         net.fc2,
     )
 
