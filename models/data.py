@@ -101,12 +101,13 @@ class ImageDataModule(L.LightningDataModule):
         train_size: train on only the first N samples of the training split (quick runs).
         validate_on_test: validate on the official test set, as the article did; the whole training
             set then trains (``val_size`` must be None).
-        seed: seeds the split and the per-epoch shuffles.
+        seed: seeds the split, and the per-epoch shuffles unless ``shuffle_seed`` is given.
         device: where the batches live (``"cuda"`` keeps the uint8 dataset in GPU memory).
         normalize: ``"unit"`` (x / 255, the article's Keras preprocessing) or ``"standard"``
             (per-channel mean / std of the training split).
         drop_last: drop the last partial training batch (kept by default: 938 steps of 64 on 60k).
         shuffle: reshuffle the training split every epoch.
+        shuffle_seed: seeds the per-epoch shuffles (a study gives each trial its own, keeping the split fixed).
         eval_batch_size: batch size of validation and test (they do not depend on it).
         download: let ``prepare_data`` download missing files.
     """
@@ -125,6 +126,7 @@ class ImageDataModule(L.LightningDataModule):
         normalize: str = "unit",
         drop_last: bool = False,
         shuffle: bool = True,
+        shuffle_seed: int | None = None,
         eval_batch_size: int = DEFAULT_EVAL_BATCH_SIZE,
         download: bool = True,
     ) -> None:
@@ -153,6 +155,7 @@ class ImageDataModule(L.LightningDataModule):
         self.normalize = normalize
         self.drop_last = drop_last
         self.shuffle = shuffle
+        self.shuffle_seed = seed if shuffle_seed is None else shuffle_seed
         self.eval_batch_size = eval_batch_size
         self.download = download
         self._prepared: _Prepared | None = None
@@ -201,7 +204,7 @@ class ImageDataModule(L.LightningDataModule):
             p.train_labels,
             p.train_indices,
             self.batch_size,
-            sampler=EpochShuffle(self.seed) if self.shuffle else None,
+            sampler=EpochShuffle(self.shuffle_seed) if self.shuffle else None,
             drop_last=self.drop_last,
             mean=p.mean,
             std=p.std,
@@ -221,12 +224,15 @@ class ImageDataModule(L.LightningDataModule):
 
     # ---------------------------------------------------------------- study helpers
 
-    def with_batch_size(self, batch_size: int) -> ImageDataModule:
-        """A copy with another training batch size, sharing the decoded (and device-resident) tensors."""
+    def with_batch_size(self, batch_size: int, shuffle_seed: int | None = None) -> ImageDataModule:
+        """A copy with another training batch size (and shuffle seed), sharing the decoded, device-resident
+        tensors and the split."""
         if batch_size < 1:
             raise ValueError(f"Invalid batch_size: {batch_size}")
         clone = copy.copy(self)
         clone.batch_size = batch_size
+        if shuffle_seed is not None:
+            clone.shuffle_seed = shuffle_seed
         clone.trainer = None
         return clone
 
@@ -266,6 +272,7 @@ class ImageDataModule(L.LightningDataModule):
             "train_size": self.train_size,
             "validate_on_test": self.validate_on_test,
             "seed": self.seed,
+            "shuffle_seed": self.shuffle_seed,
             "normalize": self.normalize,
             "drop_last": self.drop_last,
             "shuffle": self.shuffle,

@@ -37,7 +37,7 @@ __all__ = [
 ]
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("median", "hyperband", "none")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
@@ -180,6 +180,28 @@ def _lr_ranges(value: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
+def _fixed_params(value: Any) -> dict[str, float]:
+    """``{"lr_adam": 0.001}`` (TOML) or ``["lr_adam=0.001", ...]`` (command line)."""
+    if isinstance(value, Mapping):
+        pairs = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, list | tuple):
+        pairs = [tuple(str(item).split("=", 1)) for item in value]  # type: ignore[misc]
+    else:
+        raise ValueError
+    out: dict[str, float] = {}
+    for pair in pairs:
+        if len(pair) != 2 or isinstance(pair[1], bool) or not isinstance(pair[1], int | float | str):
+            raise ValueError
+        name, number = str(pair[0]).strip(), float(pair[1])
+        optimizer = name.rpartition("_")[2]
+        if optimizer not in SEARCHABLE or not name.startswith(("lr_", "momentum_", "beta1_", "one_minus_beta2_")):
+            raise ValueError
+        if not math.isfinite(number) or number <= 0 or name in out:
+            raise ValueError
+        out[name] = number
+    return out
+
+
 def _flag(value: Any) -> bool:
     if not isinstance(value, bool):
         raise ValueError
@@ -315,6 +337,18 @@ class StudyConfig:
             repeatable=True,
         ),
     )
+    fixed: Mapping[str, float] = field(
+        default_factory=dict,
+        metadata=_option(
+            "values the seed protocol trains with instead of the defaults, by Optuna parameter name, e.g. "
+            "lr_adam=0.001 (repeatable; what a study's best.toml pins)",
+            _fixed_params,
+            "NAME=VALUE, NAME a searched parameter of a compared optimizer (lr_adam, momentum_momentum, ...)",
+            metavar="PARAM=VALUE",
+            flag="--fixed",
+            repeatable=True,
+        ),
+    )
     defaults: str = field(
         default="torch",
         metadata=_choices(
@@ -327,7 +361,10 @@ class StudyConfig:
     )
     sampler: str = field(
         default="tpe",
-        metadata=_choices("Optuna sampler", SAMPLERS),
+        metadata=_choices(
+            "Optuna sampler: tpe, random, qmc (scrambled Sobol: even cover of a small budget) or gp (Gaussian process)",
+            SAMPLERS,
+        ),
     )
     pruner: str = field(
         default="median",
@@ -428,6 +465,13 @@ class StudyConfig:
                 f"got a range for {', '.join(unused)}, which --optimizers does not include; "
                 f"accepted: ranges for {', '.join(self.optimizers)}",
             )
+        pinned = sorted(name for name in self.fixed if name.rpartition("_")[2] not in self.optimizers)
+        if pinned:
+            raise ConfigError(
+                "--fixed", f"got {', '.join(pinned)}; accepted: parameters of {', '.join(self.optimizers)}"
+            )
+        if self.fixed and self.protocol != SEED_PROTOCOL:
+            raise ConfigError("--fixed", f"got values with --protocol {self.protocol}; accepted with --protocol seed")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain data, store URLs with their secrets masked: this is what is shown and recorded."""
@@ -438,6 +482,7 @@ class StudyConfig:
         out["optimizers"] = list(self.optimizers)
         out["batch_sizes"] = list(self.batch_sizes)
         out["lr_ranges"] = {k: list(v) for k, v in self.lr_ranges.items()}
+        out["fixed"] = dict(self.fixed)
         return out
 
     def lr_range(self, optimizer: str) -> tuple[float, float]:

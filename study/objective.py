@@ -74,13 +74,21 @@ class Objective:
 
     def spec(self, trial: optuna.Trial) -> TrialSpec:
         """The trial's configuration: searched (or enqueued) choices, its seed and the study's settings."""
-        c = self.config
-        choice = choose(trial, c)
-        seed = int(trial.user_attrs.get(SEED, c.seed + trial.number))
+        choice = choose(trial, self.config)
+        seed = int(trial.user_attrs.get(SEED, self.config.seed + trial.number))
         trial.set_user_attr(SEED, seed)
         trial.set_user_attr(WORKER, f"{socket.gethostname()}:{os.getpid()}")
         if self.on_trial_start:
             self.on_trial_start(trial.study.study_name, trial.number, choice)
+        return self._spec(choice, seed, trial.user_attrs.get(ROLE) == FINAL_ROLE)
+
+    def spec_of(self, trial: optuna.trial.FrozenTrial) -> TrialSpec:
+        """The configuration a finished trial trained with: the same spec, so training it again is the same run."""
+        choice = choose(optuna.trial.FixedTrial(trial.params, number=trial.number), self.config)
+        return self._spec(choice, int(trial.user_attrs[SEED]), trial.user_attrs.get(ROLE) == FINAL_ROLE)
+
+    def _spec(self, choice: Choice, seed: int, test: bool) -> TrialSpec:
+        c = self.config
         return TrialSpec(
             optimizer=choice.optimizer,
             hyperparameters=choice.hyperparameters,
@@ -89,7 +97,7 @@ class Objective:
             max_epochs=c.max_epochs,
             device=self.device,
             precision=c.precision,
-            test=trial.user_attrs.get(ROLE) == FINAL_ROLE,
+            test=test,
             progress_bar=c.progress_bar,
         )
 

@@ -25,6 +25,7 @@ from models.datasets import DatasetUnavailableError
 from study.cli import EVENTS_ENV
 from study.config import ConfigError, StudyConfig
 from study.events import Events, JsonLines
+from study.export import export_best
 from study.finish import Closing, close_parent, searched_summary
 from study.interrupts import Interrupts
 from study.progress import Progress, format_duration
@@ -144,6 +145,8 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
     # the report is written once: by the worker that closed the study, or by the supervisor of --workers N
     mine = closing.by_me or config.workers > 1
     if config.report and closing.status is not None and mine and not result.interrupted:
+        folder = REPORTS / config.study_name
+        _export(config, session, data, device, folder)
         _write_report(config)
     if result.interrupted:
         if not as_worker:
@@ -153,6 +156,19 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
         print(f"{prog}: no trial completed", file=sys.stderr)
         return 1
     return 0
+
+
+def _export(config: StudyConfig, session: Session, data: ImageDataModule, device: str, folder: Path) -> None:
+    """The best configuration as best.toml, retrained once for its weights; a failure is reported, not fatal."""
+    try:
+        exported = export_best(config, session.parts, session.studies, session.tracker, data, device, folder)
+    except Exception as err:  # noqa: BLE001 - the study's records are already complete
+        print(redact(f"best configuration not exported: {type(err).__name__}: {err}"), file=sys.stderr)
+        return
+    if exported is not None:
+        print(f"best: {exported.trial}, val_acc {exported.value:.4f}; retrain it with", flush=True)
+        print(f"      {Path(sys.executable).name} -m study.run --config {exported.config}", flush=True)
+        print(f"      weights: {exported.checkpoint}" + (f" and {exported.model_uri}" if exported.model_uri else ""))
 
 
 def _write_report(config: StudyConfig) -> None:

@@ -122,8 +122,10 @@ def plan(config: StudyConfig, studies: Mapping[str, optuna.Study]) -> int:
         cells = {}
         for name in c.optimizers:
             lr = float(default_hyperparameters(name, c.defaults)[LR])
+            pinned = {k: v for k, v in c.fixed.items() if k.endswith(f"_{name}")}  # e.g. a best.toml's lr_adam
             for seed in range(c.seed, c.seed + c.seeds):
-                cells[(name, seed)] = {OPTIMIZER: name, lr_param(name): lr, BATCH_SIZE: c.batch_sizes[0]}
+                params = {OPTIMIZER: name, lr_param(name): lr, BATCH_SIZE: c.batch_sizes[0], **pinned}
+                cells[(name, seed)] = params
         return _fill_cells(studies[c.study_name], cells, SEED_ROLE)
     queued = sum(_top_up(studies[sub_study(c.study_name, n)], c.n_trials) for n in c.optimizers)
     finals = {

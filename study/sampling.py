@@ -27,6 +27,16 @@ def make_sampler(config: StudyConfig, trial_number: int) -> optuna.samplers.Base
     seed = sampler_seed(config.seed, trial_number)
     if config.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
+    if config.sampler == "qmc":
+        # one scrambled Sobol sequence per study: its seed must not change from trial to trial, and the point a
+        # trial takes is the next one of the sequence (Optuna counts them in the study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=config.seed)
+    if config.sampler == "gp":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.GPSampler(seed=seed, n_startup_trials=4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         # group=True: one multivariate model per optimizer's subspace (its own lr_<name> with batch_size);

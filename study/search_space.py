@@ -105,10 +105,10 @@ class Choice:
         return float(self.hyperparameters[LR])
 
 
-def choose(trial: optuna.Trial, config: StudyConfig) -> Choice:
+def choose(trial: optuna.Trial | optuna.trial.FixedTrial, config: StudyConfig) -> Choice:
     """Samples (or reads back an enqueued) optimizer, lr, batch size and, with ``search_extras``, the extras."""
     name = trial.suggest_categorical(OPTIMIZER, list(config.optimizers))
-    fixed = enqueued(trial.study._storage.get_trial(trial._trial_id)).get(lr_param(name))
+    fixed = _queued(trial).get(lr_param(name))
     low, high = (fixed, fixed) if fixed is not None else config.lr_range(name)
     lr = trial.suggest_float(lr_param(name), low, high, log=True)
     batch_size = trial.suggest_categorical(BATCH_SIZE, list(config.batch_sizes))
@@ -119,6 +119,15 @@ def choose(trial: optuna.Trial, config: StudyConfig) -> Choice:
     return Choice(name, int(batch_size), MappingProxyType(hyperparameters))
 
 
+def _queued(trial: optuna.Trial | optuna.trial.FixedTrial) -> Mapping[str, Any]:
+    """What a study's trial was queued with; a ``FixedTrial`` (a finished trial replayed) holds only its own."""
+    import optuna  # here, not at the top: the command line imports this module and must stay light
+
+    if isinstance(trial, optuna.Trial):
+        return enqueued(trial.study._storage.get_trial(trial._trial_id))
+    return {}
+
+
 def enqueued(trial: FrozenTrial) -> Mapping[str, Any]:
     """The values a trial was queued with: ``Study.enqueue_trial`` keeps them in the trial's system attributes
     (``fixed_params``), where ``Trial._suggest`` reads them back; the public ``Trial`` does not expose them."""
@@ -126,7 +135,9 @@ def enqueued(trial: FrozenTrial) -> Mapping[str, Any]:
     return fixed if isinstance(fixed, Mapping) else {}
 
 
-def _suggest_extras(trial: optuna.Trial, name: str, current: Mapping[str, Any]) -> dict[str, Any]:
+def _suggest_extras(
+    trial: optuna.Trial | optuna.trial.FixedTrial, name: str, current: Mapping[str, Any]
+) -> dict[str, Any]:
     """Momentum for SGD with momentum and Nesterov, beta1/beta2 for the Adam family; nothing for the rest."""
     extras: dict[str, Any] = {}
     if name in ("momentum", "nesterov"):

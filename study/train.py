@@ -23,9 +23,11 @@ import time
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import lightning as L
+from torch import nn
 
 from models.classifier import ImageClassifier
 from models.cnn import ArticleCNN
@@ -64,7 +66,7 @@ class TrialSpec:
     optimizer: str  # registry name
     hyperparameters: Mapping[str, Any]  # every constructor keyword of the optimizer, lr included
     batch_size: int
-    seed: int  # initial weights and dropout
+    seed: int  # initial weights, dropout masks and the order of the training data in every epoch
     max_epochs: int
     device: str = "cpu"
     precision: str = "32-true"
@@ -98,6 +100,7 @@ class TrialResult:
     stop_reason: str | None  # why training stopped before max_epochs (pruned, diverged); None if it did not
     test_acc: float | None = None  # spec.test only
     test_loss: float | None = None
+    network: nn.Module | None = field(default=None, compare=False, repr=False)  # kept when a checkpoint was asked
 
     @property
     def best_val_acc(self) -> float:
@@ -179,17 +182,20 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 
-def train(spec: TrialSpec, data: ImageDataModule, *, on_epoch: EpochHook | None = None) -> TrialResult:
+def train(
+    spec: TrialSpec, data: ImageDataModule, *, on_epoch: EpochHook | None = None, checkpoint: Path | None = None
+) -> TrialResult:
     """Trains the article's CNN as ``spec`` says on ``data`` (set up once, shared); see the module docstring.
 
-    Ctrl-C and SIGTERM arrive as ``KeyboardInterrupt``; any other failure propagates as raised.
+    With ``checkpoint``, the trained module is saved there as a Lightning checkpoint and the result keeps the
+    network. Ctrl-C and SIGTERM arrive as ``KeyboardInterrupt``; any other failure propagates as raised.
     """
     L.seed_everything(spec.seed, verbose=False)
     channels, height, _ = data.input_shape
     net = ArticleCNN(in_channels=channels, image_size=height, num_classes=data.num_classes)
     factory = functools.partial(build_optimizer, spec.optimizer, **spec.hyperparameters)
     module = ImageClassifier(net, factory, hparams={OPTIMIZER: spec.optimizer, SEED: spec.seed})
-    batches = data.with_batch_size(spec.batch_size)
+    batches = data.with_batch_size(spec.batch_size, shuffle_seed=spec.seed)  # the trial's seed orders its data
     watch = _EpochWatch(data.num_classes, on_epoch)
     trainer = L.Trainer(
         max_epochs=spec.max_epochs,
@@ -211,6 +217,9 @@ def train(spec: TrialSpec, data: ImageDataModule, *, on_epoch: EpochHook | None 
         test: Mapping[str, float] = {}
         if spec.test and watch.stop_reason is None:
             (test,) = trainer.test(module, datamodule=batches, verbose=False)
+        if checkpoint is not None:
+            checkpoint.parent.mkdir(parents=True, exist_ok=True)
+            trainer.save_checkpoint(checkpoint, weights_only=True)
     except SystemExit as err:  # Lightning turns Ctrl-C into sys.exit(1): give the caller the interrupt back
         raise KeyboardInterrupt("interrupted (Ctrl-C or SIGTERM)") from err
     finally:
@@ -221,4 +230,5 @@ def train(spec: TrialSpec, data: ImageDataModule, *, on_epoch: EpochHook | None 
         stop_reason=watch.stop_reason,
         test_acc=float(test[TEST_ACC_METRIC]) if test else None,
         test_loss=float(test[TEST_LOSS_METRIC]) if test else None,
+        network=net if checkpoint is not None else None,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from study.report.importance import Importance, importance
 from study.report.lr_range import at_edge, searched_range
 from study.report.power import SeedsNeeded, seeds_needed
 from study.report.records import StudyData, TrialRecord, by_optimizer
@@ -19,7 +20,8 @@ from study.report.tables import (
     optimizer_rows,
     seed_rows,
 )
-from study.schema import COMPLETE, FINAL_ROLE, SEED_PROTOCOL, VAL_ACC, best
+from study.schema import COMPLETE, FINAL_ROLE, LR, SEED_PROTOCOL, VAL_ACC, best
+from study.search_space import default_hyperparameters
 
 __all__ = ["LrFinding", "ReportContent", "Significance", "analyse"]
 
@@ -52,6 +54,7 @@ class ReportContent:
     batch_cells: dict[str, dict[int, BatchCell]]
     milestones: dict[str, dict[float, MilestoneCell]]
     significance: Significance | None  # None without seeds (the search protocol)
+    importance: Importance | None = None  # None with fewer than 4 completed searched trials
 
     @property
     def flagged(self) -> list[str]:
@@ -112,4 +115,9 @@ def analyse(data: StudyData) -> ReportContent:
         batch_cells=cells,
         milestones=milestone_table(data.main_trials),
         significance=_significance(data),
+        importance=importance(data, _default_lr),
     )
+
+
+def _default_lr(optimizer: str, convention: str) -> float:
+    return float(default_hyperparameters(optimizer, convention)[LR])

@@ -40,6 +40,6 @@ def write_report(study_name: str, storage_url: str, tracking_uri: str, experimen
     write_trials_csv(data.trials, out / "trials.csv")
     report = out / "report.md"
     dashboard = publish(content, open_storage(storage_url), figures, report.resolve(), now)
-    report.write_text(redact(render(content, figures, dashboard, now)), encoding="utf-8")
+    report.write_text(redact(render(content, figures, dashboard, now, out)), encoding="utf-8")
     MlflowClient(tracking_uri).log_artifacts(data.parent_run_id, str(out), ARTIFACT_PATH)
     return report

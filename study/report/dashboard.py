@@ -23,7 +23,7 @@ from study.locks import local_file
 from study.report.analysis import ReportContent
 from study.report.figures import CURVES, SEEDS
 from study.report.lr_range import EDGE_WARNING
-from study.report.markdown import DashboardInfo, summary_table
+from study.report.markdown import DashboardInfo, importance_section, summary_table
 from study.report.power import seeds_sentence
 from study.report.stats import LEGEND, sentence, summary_sentence
 from study.secrets import redact
@@ -58,6 +58,8 @@ def note(content: ReportContent, images: Mapping[str, str], report_path: Path) -
             lines += ["", seeds_sentence(sig.seeds_needed)]
         if sig.comparisons:
             lines += ["", f"_{LEGEND}_"]
+    if content.importance is not None:  # what the dashboard's own importance panel cannot show
+        lines += ["", importance_section(content.importance)]
     lines += ["", *(f"![{alt}]({url})" for alt, url in images.items()), ""]
     lines.append(f"Full report: `{report_path}`; also under `report/` of MLflow parent run `{data.parent_run_id}`.")
     return "\n".join(lines)

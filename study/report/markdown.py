@@ -12,6 +12,7 @@ from pathlib import Path
 from study.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
 from study.report.analysis import ReportContent
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
+from study.report.importance import Importance
 from study.report.lr_range import EDGE_WARNING
 from study.report.power import seeds_sentence
 from study.report.records import StudyData
@@ -350,13 +351,62 @@ def _dashboard(info: DashboardInfo) -> str:
     )
 
 
-def render(content: ReportContent, figures: Mapping[str, Path], dashboard: DashboardInfo, now: datetime) -> str:
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def importance_section(imp: Importance | None) -> str:
+    """What explains the searched trials' accuracy: the learning rate, once put on one axis for all optimizers."""
+    title = "## What explains the accuracy"
+    if imp is None:
+        return f"{title}\n\nFewer than 4 completed searched trials: nothing to apportion."
+    rows = [
+        ["learning rate (log10 of lr / the optimizer's default; parabola R²)", _share(imp.lr)],
+        ["optimizer (η²)", _share(imp.optimizer)],
+        ["batch size (η²)", _share(imp.batch_size)],
+    ]
+    per = [[name, str(n), _share(r2)] for name, (n, r2) in imp.lr_per_optimizer.items()]
+    return "\n\n".join(
+        [
+            title,
+            f"Share of the variance of the best validation accuracy over {imp.n} completed searched trials. Optuna's "
+            "importance panel cannot see this: each optimizer's `lr_<name>` is a separate parameter, set in a few "
+            "trials only. Shares overlap where the search varied several choices together.",
+            md_table(["choice", "share of variance"], rows),
+            "Within each optimizer, the share its own learning rate explains (R² of a parabola in log lr):",
+            md_table(["optimizer", "trials", "lr share"], per),
+        ]
+    )
+
+
+def _winner(folder: Path | None) -> str:
+    """The study's best configuration, exported beside the report (``study.export``), if it was."""
+    best = folder / "best.toml" if folder else None
+    if best is None or not best.exists():
+        return ""
+    comments = [line.lstrip("# ") for line in best.read_text().splitlines() if line.startswith("#")]
+    lines = [f"- {line}" for line in comments]
+    return "## The winner\n\n" + "\n".join(lines) + "\n- Files: `best.toml`, `best/model.ckpt` (in this folder)."
+
+
+def render(
+    content: ReportContent,
+    figures: Mapping[str, Path],
+    dashboard: DashboardInfo,
+    now: datetime,
+    folder: Path | None = None,
+) -> str:
     data = content.data
-    parts = [_header(data, now), _summary(content), _curves(content, figures)]
+    parts = [_header(data, now), _summary(content)]
+    winner = _winner(folder)
+    if winner:
+        parts.append(winner)
+    parts.append(_curves(content, figures))
     if data.protocol == SEED_PROTOCOL:
         parts.append(_article(content))
     parts += [
         _lr(content, figures),
+        importance_section(content.importance),
         _batch(content, figures),
         _milestones(content, figures),
         _significance(content, figures),

@@ -43,6 +43,13 @@ CASES: dict[str, tuple[list[str], str]] = {
     "lr range of unknown optimizer": (["--lr-range", "lion=1e-5:1e-2"], "--lr-range"),
     "lr range given twice": (["--lr-range", "adam=1e-5:1e-2", "--lr-range", "adam=1e-4:1e-3"], "--lr-range"),
     "lr range of an optimizer not compared": (["--optimizers", "sgd", "--lr-range", "adam=1e-5:1e-2"], "--lr-range"),
+    "fixed value of an optimizer not compared": (
+        ["--protocol", "seed", "--optimizers", "sgd", "--fixed", "lr_adam=0.001"],
+        "--fixed",
+    ),
+    "fixed value outside the seed protocol": (["--fixed", "lr_adam=0.001"], "--fixed"),
+    "fixed value not a number": (["--protocol", "seed", "--fixed", "lr_adam=fast"], "--fixed"),
+    "fixed value of no parameter": (["--protocol", "seed", "--fixed", "batch_adam=3"], "--fixed"),
     "unknown dataset": (["--dataset", "imagenet"], "--dataset"),
     "unknown sampler": (["--sampler", "grid"], "--sampler"),
     "unknown pruner": (["--pruner", "patient"], "--pruner"),

@@ -78,3 +78,30 @@ def test_train_knows_neither_optuna_nor_mlflow() -> None:
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(name.split(".")[0] in ("optuna", "mlflow") for name in imported), imported
+
+
+def _first_batches(data: ImageDataModule, seed: int, monkeypatch) -> list[list[int]]:
+    """The labels of each epoch's first training batch that ``train()`` feeds the network."""
+    from models.classifier import ImageClassifier
+
+    seen: list[list[int]] = []
+    step = ImageClassifier._step
+
+    def spy(self: ImageClassifier, batch, stage: str):  # type: ignore[no-untyped-def]
+        if stage == "train" and (
+            not seen or self.trainer.is_last_batch is False and len(seen) < self.current_epoch + 1
+        ):
+            seen.append(batch[1][:16].tolist())
+        return step(self, batch, stage)
+
+    monkeypatch.setattr(ImageClassifier, "_step", spy)
+    train(spec(seed=seed), data)
+    monkeypatch.undo()
+    return seen
+
+
+def test_each_trial_seed_orders_the_data_of_every_epoch(data: ImageDataModule, monkeypatch) -> None:
+    one = _first_batches(data, 1, monkeypatch)
+    assert len(one) == 2 and one[0] != one[1]  # every epoch reshuffles
+    assert _first_batches(data, 1, monkeypatch) == one  # the same seed, the same order
+    assert _first_batches(data, 10000, monkeypatch)[0] != one[0]  # another seed, another order
