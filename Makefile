@@ -9,7 +9,7 @@ SHARED_DATA ?= ../shared/data
 DATA_DIR ?= data
 ARGS ?=
 
-.PHONY: run test test-fast data lint typecheck system-deps report
+.PHONY: run test test-fast data lint typecheck system-deps report bench
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,3 +54,15 @@ test: test-fast
 # What a developer runs between changes: everything but the slow tests.
 test-fast: $(STAMP) data system-deps lint typecheck
 	$(BIN)/python -m pytest -m "not slow" $(ARGS)
+
+# The benchmark (study.bench): ours against plain PyTorch and the article's Keras code. TensorFlow lives in its own
+# .venv-keras so that it never shares a process, or a dependency pin, with the study.
+KERAS_VENV := .venv-keras
+$(KERAS_VENV)/.installed:
+	@test -x $(KERAS_VENV)/bin/python || $(PYTHON) -m venv $(KERAS_VENV)
+	$(KERAS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(KERAS_VENV)/bin/python -m pip install --quiet 'tensorflow-cpu==2.21.*'
+	@touch $@
+
+bench: $(STAMP) data $(KERAS_VENV)/.installed
+	$(BIN)/python -m study.bench $(ARGS)

@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -254,6 +255,24 @@ class ImageDataModule(L.LightningDataModule):
     def num_val_samples(self) -> int:
         p = self._require()
         return len(p.test_labels) if p.val_indices is None else len(p.val_indices)
+
+    def digests(self) -> dict[str, str]:
+        """A fingerprint of exactly what trains and what validates (images, labels, the split), per part:
+        two studies with equal digests trained and validated on the same samples."""
+        p = self._require()
+        parts = {"training": (p.train_images, p.train_labels, p.train_indices)}
+        if p.val_indices is None:
+            parts["validation"] = (p.test_images, p.test_labels, torch.arange(len(p.test_labels)))
+        else:
+            parts["validation"] = (p.train_images, p.train_labels, p.val_indices)
+        out = {}
+        for part, (images, labels, rows) in parts.items():
+            digest = hashlib.sha256()
+            rows = rows.cpu()
+            for tensor in (images.cpu()[rows], labels.cpu()[rows]):
+                digest.update(tensor.contiguous().numpy().tobytes())
+            out[part] = digest.hexdigest()[:16]
+        return out
 
     @property
     def normalization(self) -> tuple[list[float], list[float]] | None:

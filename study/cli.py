@@ -15,9 +15,27 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from study.config import FIELDS, PROTOCOL_PRESETS, StudyConfig, config_from_mapping, flag_of, option_of, read_toml
+from study.config import (
+    FIELDS,
+    PROTOCOL_PRESETS,
+    StudyConfig,
+    config_from_mapping,
+    environment_options,
+    flag_of,
+    option_of,
+    read_toml,
+)
+from study.console import NORMAL, QUIET, VERBOSE
 
-__all__ = ["ARGV_ENV", "EVENTS_ENV", "OneLineParser", "build_parser", "parse_config", "worker_argv"]
+__all__ = [
+    "ARGV_ENV",
+    "EVENTS_ENV",
+    "OneLineParser",
+    "build_parser",
+    "parse_command_line",
+    "parse_config",
+    "worker_argv",
+]
 
 EVENTS_ENV = "OPTIMIZER_STUDY_EVENTS"  # "jsonl": a supervised worker writes its events as JSON lines
 ARGV_ENV = "OPTIMIZER_STUDY_WORKER_ARGV"  # a supervised worker's options, as a JSON list
@@ -53,6 +71,11 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
         argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--config", metavar="FILE", help="TOML file of options (the command line overrides it)")
+    talk = p.add_mutually_exclusive_group()
+    talk.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=QUIET, help="print only results")
+    talk.add_argument(
+        "-v", "--verbose", dest="verbosity", action="store_const", const=VERBOSE, help="add the libraries' log lines"
+    )
     for name, f in FIELDS.items():
         option = option_of(name)
         flag = flag_of(name)
@@ -68,11 +91,19 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
 
 
 def parse_config(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> StudyConfig:
-    """Defaults < protocol preset < TOML file < command line. Raises ConfigError (exits 2 on argparse errors)."""
+    return parse_command_line(argv, parser)[0]
+
+
+def parse_command_line(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> tuple[StudyConfig, int]:
+    """The configuration and the verbosity (-q/-v). Defaults < protocol preset < environment (``OPTUNA_STORAGE``,
+    ``MLFLOW_TRACKING_URI``) < TOML file < command line. Raises ConfigError (exits 2 on argparse errors)."""
     parser = parser or build_parser()
     raw = vars(parser.parse_args(sys.argv[1:] if argv is None else list(argv)))
+    verbosity = int(raw.pop("verbosity", NORMAL))
     config_file = raw.pop("config", None)
     given = config_from_mapping(raw, source="command line")
     from_file = read_toml(config_file) if config_file else {}
     protocol = given.get("protocol", from_file.get("protocol", StudyConfig.protocol))
-    return StudyConfig(**{**PROTOCOL_PRESETS.get(protocol, {}), **from_file, **given})
+    from_environment = environment_options(os.environ)
+    config = StudyConfig(**{**PROTOCOL_PRESETS.get(protocol, {}), **from_environment, **from_file, **given})
+    return config, verbosity

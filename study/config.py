@@ -394,7 +394,8 @@ class StudyConfig:
     storage: str | None = field(
         default=None,
         metadata=_option(
-            "Optuna storage URL (default a journal file mlruns/optuna-journal.log, safe for several local processes)",
+            "Optuna storage URL (default $OPTUNA_STORAGE, else a journal file mlruns/optuna-journal.log, safe for "
+            "several local processes)",
             _optional_text,
             "a journal file path, sqlite:///FILE, postgresql://... or mysql://...",
             metavar="URL",
@@ -403,7 +404,8 @@ class StudyConfig:
     tracking_uri: str = field(
         default="sqlite:///mlruns/mlflow.db",
         metadata=_option(
-            "MLflow tracking URI: sqlite:///FILE, http(s):// of an MLflow server, or a database URL",
+            "MLflow tracking URI: sqlite:///FILE, http(s):// of an MLflow server, or a database URL (default "
+            "$MLFLOW_TRACKING_URI, else sqlite:///mlruns/mlflow.db)",
             _text,
             "sqlite:///FILE, http(s)://HOST:PORT or postgresql://...",
             metavar="URI",
@@ -495,6 +497,23 @@ class StudyConfig:
 
 
 FIELDS: dict[str, dataclasses.Field[Any]] = {f.name: f for f in dataclasses.fields(StudyConfig)}
+
+# The variables Optuna's and MLflow's own tools read: a user who set them for those tools gets the same stores here.
+# They sit between the built-in defaults and a TOML file (the command line > the file > these > the defaults).
+ENVIRONMENT = {"OPTUNA_STORAGE": "storage", "MLFLOW_TRACKING_URI": "tracking_uri"}
+
+
+def environment_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The options the environment sets, checked; a bad value is a ConfigError naming the variable."""
+    out: dict[str, Any] = {}
+    for variable, name in ENVIRONMENT.items():
+        if environ.get(variable):
+            try:
+                out[name] = parse_value(name, environ[variable])
+            except ConfigError as err:
+                raise ConfigError(variable, str(err).partition(": ")[2]) from None
+    return out
+
 
 # `--protocol seed` reruns the article: Keras defaults, batch 64, 10 epochs, validated on the test set.
 PROTOCOL_PRESETS: dict[str, dict[str, Any]] = {

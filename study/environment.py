@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import getpass
 import os
 import platform
 import subprocess
@@ -10,11 +11,20 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+from mlflow.utils.mlflow_tags import (
+    MLFLOW_GIT_COMMIT,
+    MLFLOW_SOURCE_NAME,
+    MLFLOW_SOURCE_TYPE,
+    MLFLOW_USER,
+)
+
+from study.schema import GIT_DIRTY_TAG
 
 __all__ = ["PACKAGES", "device_name", "environment_tags", "git_sha", "resolve_device"]
 
-PACKAGES = ("torch", "torchvision", "lightning", "optuna", "optuna-integration", "mlflow", "numpy")
+PACKAGES = ("torch", "torchvision", "lightning", "optuna", "mlflow", "numpy")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DIRTY = "-dirty"  # git_sha()'s suffix when tracked files differ from the commit
 
 
 def resolve_device(device: str) -> str:
@@ -40,7 +50,7 @@ def git_sha() -> str:
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
-    return f"{sha}-dirty" if dirty else sha
+    return f"{sha}{DIRTY}" if dirty else sha
 
 
 @functools.cache
@@ -60,7 +70,18 @@ def device_name(device: str) -> str:
 
 
 def environment_tags(device: str) -> dict[str, str]:
-    tags = {"git_sha": git_sha(), "device_name": device_name(device), "python": platform.python_version()}
+    """MLflow's standard source tags (the UI shows the commit and user), whether the checkout had local changes,
+    the hardware and the package versions."""
+    sha = git_sha()
+    tags = {
+        MLFLOW_GIT_COMMIT: sha.removesuffix(DIRTY),
+        GIT_DIRTY_TAG: str(sha.endswith(DIRTY)).lower(),
+        MLFLOW_SOURCE_NAME: "study.run",
+        MLFLOW_SOURCE_TYPE: "LOCAL",
+        MLFLOW_USER: getpass.getuser(),
+        "device_name": device_name(device),
+        "python": platform.python_version(),
+    }
     for package in PACKAGES:
         try:
             tags[f"version.{package}"] = metadata.version(package)

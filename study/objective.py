@@ -8,12 +8,15 @@ trial ended comes back as an ``Outcome``, which ``study.ledger.commit`` writes t
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from mlflow.entities import Dataset
+from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
 from models.cnn import article_cnn_parameters
 from study.environment import environment_tags
@@ -50,6 +53,7 @@ if TYPE_CHECKING:
 __all__ = ["Objective"]
 
 INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"
+SYSTEM_METRICS_SECONDS = 5.0  # MLflow's sampling interval (MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL overrides it)
 
 
 class Objective:
@@ -71,6 +75,25 @@ class Objective:
         self.on_trial_start = on_trial_start
         self.on_epoch = on_epoch
         self.environment = environment_tags(device)
+        self._datasets: dict[str, Dataset] | None = None
+
+    def datasets(self) -> dict[str, Dataset]:
+        """What every trial trains and validates on, as MLflow datasets (computed once: it hashes the images)."""
+        if self._datasets is None:
+            c, data = self.config, self.data
+            source = json.dumps({"dataset": c.dataset, "data_dir": str(data.data_dir)})
+            sizes = {"training": data.num_train_samples, "validation": data.num_val_samples}
+            self._datasets = {
+                role: Dataset(
+                    name=f"{c.dataset}-{role}",
+                    digest=digest,
+                    source_type="local",
+                    source=source,
+                    profile=json.dumps({"num_samples": sizes[role], "split_seed": c.split_seed}),
+                )
+                for role, digest in data.digests().items()
+            }
+        return self._datasets
 
     def spec(self, trial: optuna.Trial) -> TrialSpec:
         """The trial's configuration: searched (or enqueued) choices, its seed and the study's settings."""
@@ -133,16 +156,22 @@ class Objective:
             trial.study.study_name, trial.number, spec.optimizer, self.run_params(spec, role), self.environment
         )
         trial.set_user_attr(RUN_ID_ATTR, run_id)
+        self.tracker.log_datasets(run_id, self.datasets())
         return run_id
 
     def train(self, trial: optuna.Trial, spec: TrialSpec, run_id: str) -> Outcome:
         """Trains; every way it can end (completed, pruned, diverged, crashed, interrupted) becomes an Outcome."""
+        # CPU, memory (and GPU) as the run's system/* metrics; stopped before the trial's records are written
+        monitor = SystemMetricsMonitor(run_id, SYSTEM_METRICS_SECONDS, tracking_uri=self.config.tracking_uri)
+        monitor.start()
         try:
             result = train(spec, self.data, on_epoch=self._epoch_hook(trial, run_id))
         except KeyboardInterrupt:
             return Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
         except Exception as err:  # noqa: BLE001 - a crash is this trial's end, recorded with its reason
             return Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
+        finally:
+            monitor.finish()
         return self._outcome(result)
 
     def _epoch_hook(self, trial: optuna.Trial, run_id: str) -> Callable[[EpochRecord], str | None]:

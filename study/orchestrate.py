@@ -9,7 +9,7 @@ imports this module (torch, Lightning, Optuna, MLflow: seconds) only for a valid
 from __future__ import annotations
 
 import contextlib
-import json
+import logging
 import os
 import sys
 import time
@@ -24,6 +24,7 @@ from models.data import ImageDataModule
 from models.datasets import DatasetUnavailableError
 from study.cli import EVENTS_ENV
 from study.config import ConfigError, StudyConfig
+from study.console import LOG, header
 from study.events import Events, JsonLines
 from study.export import export_best
 from study.finish import Closing, close_parent, searched_summary
@@ -31,6 +32,7 @@ from study.interrupts import Interrupts
 from study.progress import Progress, format_duration
 from study.report import write_report
 from study.report.dashboard import artifact_dir_for
+from study.schema import OPTIMIZER
 from study.secrets import mask_url, redact, remember
 from study.session import Session, check_config, join, load_data
 from study.summary import format_table
@@ -43,11 +45,17 @@ __all__ = ["run_study"]
 REPORTS = Path("reports")
 
 
-def ui_commands(config: StudyConfig, session: Session) -> list[str]:
-    """The two commands (and addresses) that open this study in the MLflow UI and the Optuna dashboard."""
+def _bin_dir() -> Path:
+    """Where this Python's commands are, as a printed command should name them (copied, it must work)."""
     bin_dir = Path(sys.executable).parent
     with contextlib.suppress(ValueError):  # a venv inside the project prints as a short relative path
         bin_dir = bin_dir.relative_to(Path.cwd())
+    return bin_dir
+
+
+def ui_commands(config: StudyConfig, session: Session) -> list[str]:
+    """The two commands (and addresses) that open this study in the MLflow UI and the Optuna dashboard."""
+    bin_dir = _bin_dir()
     tracker = session.tracker
     lines = []
     if config.tracking_uri.startswith(("http://", "https://")):
@@ -99,11 +107,16 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
     except DatasetUnavailableError as err:
         print(redact(f"{prog}: error: {err}"), file=sys.stderr)
         return 1
-    quiet_lightning()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not LOG.isEnabledFor(logging.DEBUG):  # -v keeps every library's lines
+        quiet_lightning()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
     as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
     if not as_worker:
-        print("configuration:", json.dumps({**config.to_dict(), "resolved_device": device}, indent=2), flush=True)
+        threads = config.threads_per_worker or (
+            default_threads(config.workers) if config.workers > 1 else torch.get_num_threads()
+        )
+        for line in header(config, device, threads, data.num_train_samples, data.num_val_samples):
+            LOG.info(line)
 
     progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
     started = time.perf_counter()
@@ -138,8 +151,7 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
         )
         print(format_table(searched_summary(trials, config.optimizers)))
         if result.timed_out:
-            waiting = sum(t.state == TrialState.WAITING for t in trials)
-            print(f"--timeout {config.timeout:g} s stopped the study with {waiting} queued trials not run")
+            print(timeout_sentence(config, trials))
         print()
         print("\n".join(ui_commands(config, session)), flush=True)
     # the report is written once: by the worker that closed the study, or by the supervisor of --workers N
@@ -158,6 +170,16 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
     return 0
 
 
+def timeout_sentence(config: StudyConfig, trials: Sequence[optuna.trial.FrozenTrial]) -> str:
+    """What a --timeout cost the study: the queued trials it did not run and the optimizers never tried."""
+    waiting = sum(t.state == TrialState.WAITING for t in trials)
+    finished = (TrialState.COMPLETE, TrialState.PRUNED)
+    tried = {t.params.get(OPTIMIZER) for t in trials if t.state in finished}
+    untried = [name for name in config.optimizers if name not in tried]
+    never = f"; never tried: {', '.join(untried)}" if untried else "; every optimizer was tried at least once"
+    return f"--timeout {config.timeout:g} s stopped the study with {waiting} queued trials not run{never}"
+
+
 def _export(config: StudyConfig, session: Session, data: ImageDataModule, device: str, folder: Path) -> None:
     """The best configuration as best.toml, retrained once for its weights; a failure is reported, not fatal."""
     try:
@@ -167,7 +189,7 @@ def _export(config: StudyConfig, session: Session, data: ImageDataModule, device
         return
     if exported is not None:
         print(f"best: {exported.trial}, val_acc {exported.value:.4f}; retrain it with", flush=True)
-        print(f"      {Path(sys.executable).name} -m study.run --config {exported.config}", flush=True)
+        print(f"      {_bin_dir() / 'python'} -m study.run --config {exported.config}", flush=True)
         print(f"      weights: {exported.checkpoint}" + (f" and {exported.model_uri}" if exported.model_uri else ""))
 
 

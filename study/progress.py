@@ -7,10 +7,10 @@ workers ``--workers N`` started, and keeps the study's count, best trial so far 
 from __future__ import annotations
 
 import math
-import sys
 import time
 from typing import TextIO
 
+from study.console import LOG
 from study.schema import COMPLETE
 from study.search_space import Choice
 from study.train import EpochRecord
@@ -38,7 +38,7 @@ class Progress:
         self.n_trials = n_trials  # trials queued for this run
         self.timeout = timeout
         self.max_epochs = max_epochs
-        self.out = out or sys.stdout
+        self.out = out
         self.done = 0
         self.best: tuple[float, str] | None = None  # (value, "trial 3, adam")
         self.started = time.perf_counter()
@@ -46,7 +46,10 @@ class Progress:
         self._epoch_end: dict[tuple[str, int], float] = {}
 
     def _print(self, line: str) -> None:
-        print(line, file=self.out, flush=True)
+        if self.out is None:
+            LOG.info(line)  # -q hides the progress
+        else:
+            print(line, file=self.out, flush=True)
 
     def _label(self, study: str, number: int) -> str:
         suffix = study.removeprefix(self.study_name).lstrip(".")

@@ -14,8 +14,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from study.cli import build_parser, parse_config, worker_argv
+from study.cli import build_parser, parse_command_line, worker_argv
 from study.config import ConfigError
+from study.console import setup_logging
 from study.interrupts import Interrupts
 from study.secrets import install_log_filter, redact
 
@@ -29,10 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser = build_parser()
         install_log_filter()
         try:
-            config = parse_config(args, parser)
+            config, verbosity = parse_command_line(args, parser)
         except ConfigError as err:
             print(redact(f"{parser.prog}: error: {err}"), file=sys.stderr)
             return 2
+        setup_logging(verbosity)
         from study.orchestrate import run_study  # the heavy stack: seconds to import
 
         return run_study(config, args, parser.prog, interrupts)

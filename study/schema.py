@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the command line imports this module: keep it free of Optun
     from optuna.trial import FrozenTrial
 
 __all__ = [
+    "GIT_DIRTY_TAG",
     "BATCH_SIZE",
     "COMPLETE",
     "CONFIG_PARAM_PREFIX",
@@ -169,6 +170,7 @@ STUDY_TAG = "optuna.study_name"
 TRIAL_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.trial_state"
 REASON_TAG = "optuna.state_reason"
+GIT_DIRTY_TAG = "git.dirty"  # beside mlflow.source.git.commit: "true" when the run's code was not that commit
 # Optuna's trial states by name (TrialState.<X>.name), as the MLflow state tag and the report hold them.
 COMPLETE, PRUNED, FAIL, RUNNING, WAITING = "COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"
 # A pruned trial is KILLED and a failed one FAILED in MLflow: never a plain FINISHED.

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, Run, RunTag
+from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunTag
 from mlflow.exceptions import MlflowException
-from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
 from study.schema import (
     CONFIG_PARAM_PREFIX,
@@ -199,6 +199,11 @@ class StudyTracker:
         )
         self._log(run.info.run_id, params=flatten_params(params), tags=dict(tags))
         return run.info.run_id
+
+    def log_datasets(self, run_id: str, datasets: Mapping[str, Dataset]) -> None:
+        """The run's inputs, by their role (``mlflow.data.context``: training, validation): the Dataset column."""
+        inputs = [DatasetInput(d, [InputTag(MLFLOW_DATASET_CONTEXT, role)]) for role, d in datasets.items()]
+        self.client.log_inputs(run_id, inputs)
 
     def log_epoch(self, run_id: str, epoch: int, metrics: Mapping[str, float]) -> None:
         """One batch per epoch: the epoch number (1-based) is the MLflow step."""

@@ -106,6 +106,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     result: dict[str, Any] = {"machine": machine(), "threads": args.threads, "plan": {**plan, "set": None}}
     result["load_start"] = load_average()
     started = time.perf_counter()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    partial = out / f"bench-{stamp}.partial.json"  # what was measured so far survives a crash or a kill
     arm = Arm.torch(args.threads)
     base = Arm.torch(args.threads)
     keras = Arm.keras(args.threads, data_dir) if keras_available() and "BM-1" in only else None
@@ -113,10 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if "BM-1" in only:
             result["BM-1"] = _bm1(plan, arm, base, keras, data_dir)
+            partial.write_text(json.dumps(result, indent=2, default=str))
         if "BM-2" in only:
             result["BM-2"] = _bm2(plan, arm, data_dir)
+            partial.write_text(json.dumps(result, indent=2, default=str))
         if "BM-3" in only:
             result["BM-3"] = _bm3(plan, arm, data_dir)
+            partial.write_text(json.dumps(result, indent=2, default=str))
     finally:
         arm.close()
         base.close()
@@ -127,10 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     result["load_end"] = load_average()
     result["seconds"] = time.perf_counter() - started
     markdown = render(result)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
+    partial.unlink(missing_ok=True)
     (out / f"bench-{stamp}.md").write_text(markdown)
     print(markdown)
     print(f"\nsaved: {out / f'bench-{stamp}.md'} and .json")

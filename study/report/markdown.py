@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
+
 from study.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
 from study.report.analysis import ReportContent
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
@@ -21,6 +23,7 @@ from study.schema import (
     BATCH_SIZE,
     COMPLETE,
     FAIL,
+    GIT_DIRTY_TAG,
     MILESTONES,
     OPTIMIZER,
     OPTIMIZER_PARAM_PREFIX,
@@ -80,6 +83,13 @@ def _unique(values: Sequence[str | None]) -> str:
     return ", ".join(found) if found else "unknown"
 
 
+def _commit(data: StudyData) -> str:
+    """The code the trials ran: the commit, marked when a checkout had local changes."""
+    shas = [t.tags.get(MLFLOW_GIT_COMMIT) for t in data.trials]
+    dirty = any(t.tags.get(GIT_DIRTY_TAG) == "true" for t in data.trials)
+    return _unique(shas) + (" (with local changes)" if dirty else "")
+
+
 def _state_counts(data: StudyData) -> str:
     states = (COMPLETE, PRUNED, FAIL, RUNNING, WAITING)
     rows = []
@@ -105,7 +115,7 @@ def _header(data: StudyData, now: datetime) -> str:
         f"- **Dataset**: {dataset or 'unknown'}, {first.get('train_samples', '?')} training images; validated on "
         + ("the official test set" if on_test else "a held-out split of the training set"),
         f"- **Device**: {_unique([t.tags.get('device_name') for t in data.trials])}",
-        f"- **Git SHA**: {_unique([t.tags.get('git_sha') for t in data.trials])}",
+        f"- **Git commit**: {_commit(data)}",
         f"- **Trials ran**: {period}; report written {now:%Y-%m-%d %H:%M %Z}".rstrip(),
         f"- **MLflow**: experiment `{data.experiment}`, parent run `{data.parent_run_id}` at `{data.tracking_uri}`",
         "",

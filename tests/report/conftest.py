@@ -103,7 +103,7 @@ class Stores:
                 "optuna.trial_number": str(number),
                 "optuna.trial_state": spec.state.name,
                 "device_name": DEVICE,
-                "git_sha": SHA,
+                "mlflow.source.git.commit": SHA,
             },
         )
         run_id = run.info.run_id

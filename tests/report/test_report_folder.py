@@ -51,7 +51,7 @@ def test_header_names_protocol_device_sha_and_counts(built) -> None:
     text = built.reports["srch"].read_text()
     assert "**Protocol**: search" in text
     assert "**Device**: Test CPU (2 cores)" in text
-    assert "**Git SHA**: 0123456789abcdef" in text
+    assert "**Git commit**: 0123456789abcdef" in text
     assert "| srch | 7 | 1 | 2 | 0 | 0 | 10 |" in text  # complete, pruned, failed, running, waiting, all
     assert "Configured but without any trial: nadam." in text
     tuned = built.reports["tune"].read_text()

@@ -46,7 +46,7 @@ def test_three_trials_make_one_parent_and_three_children(tiny, capsys) -> None:
         assert {"dataset", "model", "seed", "device", "precision"} <= set(params)
         # each hyperparameter once per store: the lr is the Optuna param lr_<name> and the MLflow param lr
         assert "opt.lr" not in params and "lr" not in trial.user_attrs and "hyperparameters" not in trial.user_attrs
-        assert run.data.tags["git_sha"] and run.data.tags["version.torch"]
+        assert run.data.tags["mlflow.source.git.commit"] and run.data.tags["version.torch"]
         assert set(run.data.metrics) >= EPOCH_METRICS
         if trial.state == TrialState.COMPLETE:
             assert run.data.metrics["final/best_val_acc"] == trial.value

@@ -1,0 +1,67 @@
+"""What the terminal shows: the study's lines go through ``logging``; ``-q`` hides them, ``-v`` adds the libraries'.
+
+The results (the summary table, the best configuration, the commands that open the UIs) are printed whatever
+the verbosity: they are the answer, not chatter. Errors go to stderr as one line each.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from study.schema import SEED_PROTOCOL, TUNED
+from study.secrets import mask_url
+
+if TYPE_CHECKING:
+    from study.config import StudyConfig
+
+__all__ = ["LOG", "QUIET", "VERBOSE", "header", "setup_logging"]
+
+LOG = logging.getLogger("study")
+QUIET, NORMAL, VERBOSE = -1, 0, 1
+# Libraries that talk at INFO (MLflow's migrations, Lightning's banners, Optuna's per-trial lines): WARNING and up
+# reach the terminal unless -v asks for everything.
+LIBRARIES = ("mlflow", "alembic", "optuna", "lightning", "lightning.pytorch", "lightning.fabric", "torch")
+
+
+class _Stdout(logging.Handler):
+    """Writes to whatever ``sys.stdout`` is at the time (pytest's capture swaps it between tests)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stdout, flush=True)
+
+
+def setup_logging(verbosity: int) -> None:
+    LOG.handlers[:] = [_Stdout()]
+    LOG.propagate = False
+    LOG.setLevel({QUIET: logging.WARNING, VERBOSE: logging.DEBUG}.get(verbosity, logging.INFO))
+    for name in LIBRARIES:
+        logging.getLogger(name).setLevel(logging.INFO if verbosity >= VERBOSE else logging.WARNING)
+
+
+def _budget(config: StudyConfig) -> str:
+    epochs = f"{config.max_epochs} epoch{'s' if config.max_epochs != 1 else ''} each"
+    if config.protocol == SEED_PROTOCOL:
+        return f"{len(config.optimizers)} optimizers x {config.seeds} seeds at fixed settings, {epochs}"
+    if config.protocol == TUNED:
+        return (
+            f"{config.n_trials} trials per optimizer ({len(config.optimizers)}), then each best retrained with "
+            f"{config.seeds} seeds, {epochs}"
+        )
+    return f"{config.n_trials} trials over {len(config.optimizers)} optimizers, {epochs}"
+
+
+def header(config: StudyConfig, device: str, threads: int, train: int, validation: int) -> list[str]:
+    """The few lines a run opens with (the whole configuration is in the MLflow parent run's params)."""
+    timeout = f"stops starting trials after {config.timeout:g} s" if config.timeout else "no timeout"
+    sizes = ",".join(map(str, config.batch_sizes))
+    workers = f"{config.workers} workers" if config.workers > 1 else "1 worker"
+    validated_on = "the test set" if config.validate_on_test else f"split seed {config.split_seed}"
+    return [
+        f"study {config.study_name!r} ({config.protocol}): {_budget(config)}; batch sizes {sizes}; {timeout}",
+        f"data:    {config.dataset}, {train} training / {validation} validation images ({validated_on})",
+        f"stores:  Optuna {mask_url(config.storage_url)}, MLflow {mask_url(config.tracking_uri)} "
+        f"(experiment {config.experiment!r})",
+        f"device:  {device}, {workers} x {threads} thread{'s' if threads != 1 else ''}",
+    ]
