@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import lightning as L
@@ -88,6 +88,7 @@ class _Prepared:
     val_indices: torch.Tensor | None  # rows of train_images used for validation; None: the test set
     mean: torch.Tensor | None  # per-channel, 0..1 scale (normalize="standard"), else None
     std: torch.Tensor | None
+    digests: dict[str, str] = field(default_factory=dict)  # ImageDataModule.digests(), computed once
 
 
 class ImageDataModule(L.LightningDataModule):
@@ -260,6 +261,8 @@ class ImageDataModule(L.LightningDataModule):
         """A fingerprint of exactly what trains and what validates (images, labels, the split), per part:
         two studies with equal digests trained and validated on the same samples."""
         p = self._require()
+        if p.digests:
+            return dict(p.digests)
         parts = {"training": (p.train_images, p.train_labels, p.train_indices)}
         if p.val_indices is None:
             parts["validation"] = (p.test_images, p.test_labels, torch.arange(len(p.test_labels)))
@@ -272,6 +275,7 @@ class ImageDataModule(L.LightningDataModule):
             for tensor in (images.cpu()[rows], labels.cpu()[rows]):
                 digest.update(tensor.contiguous().numpy().tobytes())
             out[part] = digest.hexdigest()[:16]
+        p.digests.update(out)
         return out
 
     @property

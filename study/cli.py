@@ -12,12 +12,13 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from study.config import (
     FIELDS,
     PROTOCOL_PRESETS,
+    ConfigError,
     StudyConfig,
     config_from_mapping,
     environment_options,
@@ -26,12 +27,14 @@ from study.config import (
     read_toml,
 )
 from study.console import NORMAL, QUIET, VERBOSE
+from study.secrets import install_log_filter, mask_url, redact, remember
 
 __all__ = [
     "ARGV_ENV",
     "EVENTS_ENV",
     "OneLineParser",
     "build_parser",
+    "parse_reader_args",
     "parse_command_line",
     "parse_config",
     "worker_argv",
@@ -53,6 +56,36 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def add_store_options(p: argparse.ArgumentParser, d: StudyConfig) -> None:
+    """--storage, --tracking-uri and --experiment of the commands that read a study (report, ui), defaulting to
+    ``d``'s (the built-in stores or the environment's), shown masked."""
+    p.add_argument(
+        "--storage", metavar="URL", default=d.storage_url, help=f"Optuna storage (default {mask_url(d.storage_url)})"
+    )
+    p.add_argument(
+        "--tracking-uri", metavar="URI", default=d.tracking_uri, help=f"(default {mask_url(d.tracking_uri)})"
+    )
+    p.add_argument(
+        "--experiment", metavar="NAME", default=d.experiment, help=f"MLflow experiment (default {d.experiment})"
+    )
+
+
+def parse_reader_args(
+    build: Callable[[StudyConfig], OneLineParser], argv: Sequence[str] | None
+) -> argparse.Namespace | None:
+    """The options of a command that reads a study (report, ui), its store defaults from the environment; None
+    after a one-line error for a bad environment value. Its stores' secrets are remembered for redaction."""
+    try:
+        parser = build(StudyConfig(**environment_options(os.environ)))
+    except ConfigError as err:
+        print(redact(f"{build(StudyConfig()).prog}: error: {err}"), file=sys.stderr)
+        return None
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    remember(args.storage, args.tracking_uri)
+    install_log_filter()
+    return args
 
 
 def _default_text(name: str) -> str:

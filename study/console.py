@@ -6,8 +6,10 @@ the verbosity: they are the answer, not chatter. Errors go to stderr as one line
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from study.schema import SEED_PROTOCOL, TUNED
@@ -16,13 +18,16 @@ from study.secrets import mask_url
 if TYPE_CHECKING:
     from study.config import StudyConfig
 
-__all__ = ["LOG", "QUIET", "VERBOSE", "header", "setup_logging"]
+__all__ = ["LOG", "QUIET", "VERBOSE", "bin_dir", "header", "quiet_libraries", "setup_logging"]
 
 LOG = logging.getLogger("study")
 QUIET, NORMAL, VERBOSE = -1, 0, 1
 # Libraries that talk at INFO (MLflow's migrations, Lightning's banners, Optuna's per-trial lines): WARNING and up
 # reach the terminal unless -v asks for everything.
-LIBRARIES = ("mlflow", "alembic", "optuna", "lightning", "lightning.pytorch", "lightning.fabric", "torch")
+LIBRARIES = (
+    *("mlflow", "alembic", "optuna", "torch"),
+    *("lightning", "lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"),
+)
 
 
 class _Stdout(logging.Handler):
@@ -32,12 +37,27 @@ class _Stdout(logging.Handler):
         print(self.format(record), file=sys.stdout, flush=True)
 
 
+def bin_dir() -> Path:
+    """Where this Python's commands are, as a printed command must name them to work when copied."""
+    folder = Path(sys.executable).parent
+    with contextlib.suppress(ValueError):  # a venv inside the project prints as a short relative path
+        folder = folder.relative_to(Path.cwd())
+    return folder
+
+
 def setup_logging(verbosity: int) -> None:
     LOG.handlers[:] = [_Stdout()]
     LOG.propagate = False
     LOG.setLevel({QUIET: logging.WARNING, VERBOSE: logging.DEBUG}.get(verbosity, logging.INFO))
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """The libraries' INFO lines off unless -v. Called again once the stack is imported: MLflow sets its own
+    logger's level when imported."""
+    level = logging.INFO if LOG.isEnabledFor(logging.DEBUG) else logging.WARNING
     for name in LIBRARIES:
-        logging.getLogger(name).setLevel(logging.INFO if verbosity >= VERBOSE else logging.WARNING)
+        logging.getLogger(name).setLevel(level)
 
 
 def _budget(config: StudyConfig) -> str:

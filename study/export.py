@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import mlflow.pytorch
 import optuna
 
 from models.data import ImageDataModule
 from study.config import StudyConfig
+from study.console import quiet_libraries
 from study.protocols import Part
 from study.schema import BATCH_SIZE, OPTIMIZER, RUN_ID_ATTR, SEED, SEED_PROTOCOL, TUNED, best_trial
 from study.tracking import StudyTracker
@@ -98,7 +98,11 @@ def export_best(
     folder: Path,
 ) -> Exported | None:
     """Writes ``folder/best.toml``, retrains that configuration once and saves its weights; None without a winner."""
+    import mlflow.pytorch  # here: importing it configures the root logger (its Lightning autologging module)
+
     from study.objective import Objective  # the trial path builds the same spec the trial trained with
+
+    quiet_libraries()
     from study.train import train
 
     part = _main_part(config, parts)

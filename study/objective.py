@@ -120,6 +120,7 @@ class Objective:
             max_epochs=c.max_epochs,
             device=self.device,
             precision=c.precision,
+            compile=c.compile,
             test=test,
             progress_bar=c.progress_bar,
         )
@@ -146,6 +147,7 @@ class Objective:
             SEED: spec.seed,
             "device": spec.device,
             "precision": spec.precision,
+            "compile": spec.compile,
             ROLE: role,
         }
 

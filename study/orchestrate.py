@@ -8,7 +8,6 @@ imports this module (torch, Lightning, Optuna, MLflow: seconds) only for a valid
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
@@ -24,7 +23,7 @@ from models.data import ImageDataModule
 from models.datasets import DatasetUnavailableError
 from study.cli import EVENTS_ENV
 from study.config import ConfigError, StudyConfig
-from study.console import LOG, header
+from study.console import LOG, bin_dir, header, quiet_libraries
 from study.events import Events, JsonLines
 from study.export import export_best
 from study.finish import Closing, close_parent, searched_summary
@@ -45,30 +44,27 @@ __all__ = ["run_study"]
 REPORTS = Path("reports")
 
 
-def _bin_dir() -> Path:
-    """Where this Python's commands are, as a printed command should name them (copied, it must work)."""
-    bin_dir = Path(sys.executable).parent
-    with contextlib.suppress(ValueError):  # a venv inside the project prints as a short relative path
-        bin_dir = bin_dir.relative_to(Path.cwd())
-    return bin_dir
-
-
 def ui_commands(config: StudyConfig, session: Session) -> list[str]:
-    """The two commands (and addresses) that open this study in the MLflow UI and the Optuna dashboard."""
-    bin_dir = _bin_dir()
+    """The commands that open this study's UIs: the launcher for both, then each UI's own command and address."""
+    folder = bin_dir()
     tracker = session.tracker
-    lines = []
+    stores = f"--storage {mask_url(config.storage_url)} --tracking-uri {mask_url(config.tracking_uri)}"
+    lines = [
+        f"Both UIs:         {folder / 'python'} -m study.ui --study-name {config.study_name} {stores} "
+        f"--experiment {config.experiment}",
+        "or one at a time:",
+    ]
     if config.tracking_uri.startswith(("http://", "https://")):
         lines.append(f"MLflow UI:        {config.tracking_uri.rstrip('/')}/{tracker.parent_url_path()}")
     else:
         tracking = mask_url(config.tracking_uri)
-        lines.append(f"MLflow UI:        {bin_dir / 'mlflow'} ui --backend-store-uri {tracking} --port 5000")
+        lines.append(f"MLflow UI:        {folder / 'mlflow'} ui --backend-store-uri {tracking} --port 5000")
         lines.append(f"                  then open http://127.0.0.1:5000/{tracker.parent_url_path()}")
     artifacts = artifact_dir_for(config.storage_url)
     artifact_option = f" --artifact-dir {artifacts}" if artifacts else ""
     study_id = session.storage.get_study_id_from_name(session.parts[0].name)
     storage = mask_url(config.storage_url)  # a password stays out: PGPASSWORD or ~/.pgpass supply it
-    lines.append(f"Optuna dashboard: {bin_dir / 'optuna-dashboard'} {storage}{artifact_option} --port 8080")
+    lines.append(f"Optuna dashboard: {folder / 'optuna-dashboard'} {storage}{artifact_option} --port 8080")
     lines.append(f"                  then open http://127.0.0.1:8080/dashboard/studies/{study_id}")
     return lines
 
@@ -107,16 +103,11 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
     except DatasetUnavailableError as err:
         print(redact(f"{prog}: error: {err}"), file=sys.stderr)
         return 1
+    quiet_libraries()
     if not LOG.isEnabledFor(logging.DEBUG):  # -v keeps every library's lines
         quiet_lightning()
         optuna.logging.set_verbosity(optuna.logging.WARNING)
     as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
-    if not as_worker:
-        threads = config.threads_per_worker or (
-            default_threads(config.workers) if config.workers > 1 else torch.get_num_threads()
-        )
-        for line in header(config, device, threads, data.num_train_samples, data.num_val_samples):
-            LOG.info(line)
 
     progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
     started = time.perf_counter()
@@ -125,7 +116,17 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
     closing = Closing(None, by_me=False)
     try:
         events: Events = JsonLines() if as_worker else progress
-        session = join(config, log=events.note)
+        try:
+            session = join(config, log=events.note)
+        except ConfigError as err:  # an option the existing study contradicts (checked before any write)
+            print(redact(f"{prog}: error: {err}"), file=sys.stderr)
+            return 2
+        if not as_worker:
+            threads = config.threads_per_worker or (
+                default_threads(config.workers) if config.workers > 1 else torch.get_num_threads()
+            )
+            for line in header(config, device, threads, data.num_train_samples, data.num_val_samples):
+                LOG.info(line)
         progress.n_trials = session.queued
         result = _work(config, argv, session, data, device, events, interrupts)
     except KeyboardInterrupt:
@@ -189,7 +190,7 @@ def _export(config: StudyConfig, session: Session, data: ImageDataModule, device
         return
     if exported is not None:
         print(f"best: {exported.trial}, val_acc {exported.value:.4f}; retrain it with", flush=True)
-        print(f"      {_bin_dir() / 'python'} -m study.run --config {exported.config}", flush=True)
+        print(f"      {bin_dir() / 'python'} -m study.run --config {exported.config}", flush=True)
         print(f"      weights: {exported.checkpoint}" + (f" and {exported.model_uri}" if exported.model_uri else ""))
 
 

@@ -58,6 +58,7 @@ __all__ = [
     "PARENT_RUN_ATTR",
     "PROTOCOLS",
     "PROTOCOL_ATTR",
+    "SPLIT_SEED_ATTR",
     "PRUNED",
     "REASON_TAG",
     "REPEAT_ROLES",
@@ -159,6 +160,7 @@ RETRY_OF = "retry_of"  # the number of the trial whose configuration this one ru
 
 # ---------------------------------------------------------------- Optuna study user attributes
 PROTOCOL_ATTR = "protocol"
+SPLIT_SEED_ATTR = "split_seed"  # the study's train/validation split: one per study, for every trial of it
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 TRACKING_URI_ATTR = "mlflow_tracking_uri"
 

@@ -20,6 +20,14 @@ __all__ = ["MASK", "install_log_filter", "mask_url", "redact", "remember", "secr
 MASK = "***"
 # Query parameters and environment variables whose values are secrets.
 _SECRET_NAME = re.compile(r"pass(word)?|pwd|secret|token|api[_-]?key|credential|auth", re.IGNORECASE)
+# The shell's working folders: "pwd" in their names means "print working directory", not a password.
+_NOT_SECRET = frozenset({"PWD", "OLDPWD"})
+
+
+def _secret_variable(name: str) -> bool:
+    return name.upper() not in _NOT_SECRET and _SECRET_NAME.search(name) is not None
+
+
 # A secret-named query parameter's value, e.g. the "x" of "?password=x&...".
 _SECRET_VALUE = re.compile(
     r"([?&](?:[^=&#]*(?:pass|pwd|secret|token|key|credential|auth)[^=&#]*)=)[^&#]*", re.IGNORECASE
@@ -44,7 +52,7 @@ def remember(*urls: str | None) -> None:
     for url in urls:
         if url:
             _known.update(s for s in secrets_in(url) if len(s) >= _MIN_SECRET)
-    _known.update(v for k, v in os.environ.items() if _SECRET_NAME.search(k) and len(v) >= _MIN_SECRET)
+    _known.update(v for k, v in os.environ.items() if _secret_variable(k) and len(v) >= _MIN_SECRET)
 
 
 def mask_url(url: str) -> str:

@@ -25,7 +25,7 @@ from study.ledger import reconcile
 from study.locks import study_lock
 from study.protocols import Part, parts_of, plan
 from study.sampling import make_pruner, make_sampler
-from study.schema import PARENT_RUN_ATTR, PROTOCOL_ATTR, TRACKING_URI_ATTR
+from study.schema import PARENT_RUN_ATTR, PROTOCOL_ATTR, SPLIT_SEED_ATTR, TRACKING_URI_ATTR
 from study.secrets import mask_url
 from study.stores import check_storage, check_tracking_uri, open_storage
 from study.tracking import StudyTracker
@@ -114,10 +114,25 @@ def _open_part(storage: BaseStorage, part: Part) -> optuna.Study:
     return study
 
 
+def _check_split_seed(storage: BaseStorage, config: StudyConfig) -> None:
+    """A study keeps the split it started with: its trials must be comparable."""
+    names = {s.study_name: s for s in storage.get_all_studies()}
+    for part in parts_of(config):
+        existing = names.get(part.name)
+        recorded = existing.user_attrs.get(SPLIT_SEED_ATTR) if existing else None
+        if recorded is not None and recorded != config.split_seed:
+            raise ConfigError(
+                "--split-seed",
+                f"got {config.split_seed}, but study {config.study_name!r} was run with split seed {recorded}; "
+                f"accepted: {recorded} (or a new --study-name)",
+            )
+
+
 def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
     """Opens the study's stores and (sub-)studies, queues its budget and repairs its records, under its lock."""
     with study_lock(config.storage_url, config.tracking_uri):
         storage = open_storage(config.storage_url)
+        _check_split_seed(storage, config)  # before anything is written: a refused option changes nothing
         tracker = StudyTracker.open(
             config.tracking_uri, config.experiment, config.study_name, config.to_dict(), config.artifact_location
         )
@@ -128,6 +143,7 @@ def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
             PROTOCOL_ATTR: config.protocol,
             PARENT_RUN_ATTR: tracker.parent_run_id,
             TRACKING_URI_ATTR: mask_url(config.tracking_uri),
+            SPLIT_SEED_ATTR: config.split_seed,
         }
         for study in studies.values():
             for key, value in attrs.items():

@@ -72,6 +72,7 @@ class TrialSpec:
     precision: str = "32-true"
     test: bool = False  # evaluate once on the held-out test set after training (unless stopped early)
     progress_bar: bool = False
+    compile: str = "none"  # a torch.compile mode for the network, or "none"
 
     @property
     def lr(self) -> float:
@@ -193,6 +194,8 @@ def train(
     L.seed_everything(spec.seed, verbose=False)
     channels, height, _ = data.input_shape
     net = ArticleCNN(in_channels=channels, image_size=height, num_classes=data.num_classes)
+    if spec.compile != "none":
+        net.compile(mode=spec.compile)  # in place: the state dict keeps its names, so checkpoints stay portable
     factory = functools.partial(build_optimizer, spec.optimizer, **spec.hyperparameters)
     module = ImageClassifier(net, factory, hparams={OPTIMIZER: spec.optimizer, SEED: spec.seed})
     batches = data.with_batch_size(spec.batch_size, shuffle_seed=spec.seed)  # the trial's seed orders its data

@@ -78,15 +78,16 @@ class Worker:
         self.objectives = {
             p.name: Objective(p.config, data, tracker, device, events.trial_started, events.epoch_done) for p in parts
         }
+        data.digests()  # start-up work, once per process: the datasets every trial's run logs
+        # What is alive before the first trial (modules, the data, the stores) stays alive: freezing it keeps
+        # the per-trial collection in run() to the trial's own objects (4 ms instead of 0.4 s here).
+        gc.collect()
+        gc.freeze()
+        keep_freed_memory()
 
     def run(self, timeout: float | None = None) -> WorkerResult:
         result = WorkerResult()
         deadline = None if timeout is None else time.monotonic() + timeout
-        # What is alive before the first trial (modules, the data, the stores) stays alive: freezing it keeps
-        # the per-trial collection below to the trial's own objects (4 ms instead of 0.4 s here).
-        gc.collect()
-        gc.freeze()
-        keep_freed_memory()
         try:
             while True:
                 if deadline is not None and time.monotonic() >= deadline:

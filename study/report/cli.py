@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 
-from study.cli import OneLineParser
-from study.config import ConfigError, StudyConfig, environment_options
+from study.cli import OneLineParser, add_store_options, parse_reader_args
+from study.config import ConfigError, StudyConfig
 from study.report.build import write_report
-from study.secrets import install_log_filter, mask_url, redact, remember
+from study.secrets import redact
 
 __all__ = ["build_parser", "main"]
 
@@ -22,36 +21,23 @@ def build_parser(d: StudyConfig | None = None) -> OneLineParser:
         description="Write the comparison report of a study (report.md, figures/, trials.csv) and log it to MLflow.",
     )
     p.add_argument("--study-name", required=True, help="the study to report on (NAME; its NAME.* sub-studies too)")
-    p.add_argument(
-        "--storage", metavar="URL", default=d.storage_url, help=f"Optuna storage (default {mask_url(d.storage_url)})"
-    )
-    p.add_argument(
-        "--tracking-uri", metavar="URI", default=d.tracking_uri, help=f"(default {mask_url(d.tracking_uri)})"
-    )
-    p.add_argument(
-        "--experiment", metavar="NAME", default=d.experiment, help=f"MLflow experiment (default {d.experiment})"
-    )
+    add_store_options(p, d)
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/NAME)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    try:
-        parser = build_parser(StudyConfig(**environment_options(os.environ)))
-    except ConfigError as err:
-        print(redact(f"{build_parser().prog}: error: {err}"), file=sys.stderr)
+    args = parse_reader_args(build_parser, argv)
+    if args is None:
         return 2
-    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
     if not args.study_name.strip():
-        parser.error("--study-name: must not be empty")
-    remember(args.storage, args.tracking_uri)
-    install_log_filter()
+        build_parser().error("--study-name: must not be empty")
     try:
         report = write_report(
             args.study_name, args.storage, args.tracking_uri, args.experiment, args.out or f"reports/{args.study_name}"
         )
     except ConfigError as err:
-        print(redact(f"{parser.prog}: error: {err}"), file=sys.stderr)
+        print(redact(f"{build_parser().prog}: error: {err}"), file=sys.stderr)
         return 2
     print(f"report: {report}", flush=True)
     return 0

@@ -12,6 +12,7 @@ from pathlib import Path
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from study.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
+from study.console import bin_dir
 from study.report.analysis import ReportContent
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
 from study.report.importance import Importance
@@ -350,7 +351,7 @@ class DashboardInfo:
 def _dashboard(info: DashboardInfo) -> str:
     if info.error:
         return f"## Optuna dashboard\n\nNot updated: {info.error}"
-    command = f"optuna-dashboard {info.storage_url}"
+    command = f"{bin_dir() / 'optuna-dashboard'} {info.storage_url}"
     if info.artifact_dir:
         command += f" --artifact-dir {info.artifact_dir}"
     figures = f" and the figure(s) {', '.join(f'`{f}`' for f in info.uploaded)}" if info.uploaded else ""

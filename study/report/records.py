@@ -39,9 +39,7 @@ class TrialRecord:
     # metric key -> {epoch (1-based): value}, from MLflow; val/acc falls back to Optuna's intermediate values
     curves: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
     final: Mapping[str, float] = field(default_factory=dict)  # the child run's latest final/* metrics
-    tags: Mapping[str, str] = field(
-        default_factory=dict
-    )  # the child run's tags (device_name, the git commit, ...)
+    tags: Mapping[str, str] = field(default_factory=dict)  # the child run's tags (device_name, the git commit, ...)
     params: Mapping[str, str] = field(default_factory=dict)  # the child run's params (dataset, device, ...)
     started: datetime | None = None
     completed: datetime | None = None

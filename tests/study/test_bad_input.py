@@ -201,6 +201,18 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert _digest(store) == before
 
 
+def test_a_study_keeps_its_split_seed(tmp_path: Path, capsys, mnist_data_dir: Path, existing_store) -> None:
+    store = tmp_path / "stores"
+    shutil.copytree(existing_store, store)
+    before = _digest(store)
+    stores = ["--tracking-uri", f"sqlite:///{store}/mlflow.db", "--storage", str(store / "journal.log")]
+    args = [*stores, "--data-dir", str(mnist_data_dir), "--study-name", "tiny", "--train-size", "128"]
+    assert main([*args, "--split-seed", "5"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "--split-seed: got 5" in captured.err and "split seed 0" in captured.err
+    assert captured.out == "" and _digest(store) == before
+
+
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
 def test_cuda_without_gpu_is_bad_input(tmp_path, capsys) -> None:
     assert main(["--device", "cuda", "--storage", str(tmp_path / "j.log")]) == 2

@@ -1,10 +1,18 @@
-"""The two UIs as a person sees them: pages rendered by a real (headless) Chromium, JavaScript included."""
+"""The two UIs as a person sees them: opened by ``python -m study.ui``, rendered by a real (headless) Chromium,
+JavaScript included, and photographed.
+
+``UI_SCREENSHOTS_DIR=docs pytest tests/study/test_browser.py`` refreshes the README's screenshots
+``docs/mlflow-ui.png`` and ``docs/optuna-dashboard.png`` (otherwise they go to the test's temporary folder).
+"""
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,15 +20,18 @@ from pathlib import Path
 import pytest
 
 from study.run import main
-from testsupport import free_port, wait_for_http
+from testsupport import free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: `make test` installs it")
 
+LAUNCH_TIMEOUT_S = 180  # the launcher waits up to 120 s for each server, after its own imports
+MIN_SCREENSHOT_BYTES = 20_000  # a blank page or a lone spinner compresses to far less
 
-def rendered_dom(url: str, profile: Path) -> str:
-    """The DOM after the page's scripts ran (Chromium's virtual time lets the single-page apps fetch and render)."""
-    result = subprocess.run(
+
+def chromium(url: str, profile: Path, *action: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium on one page; virtual time lets the single-page apps fetch and render before ``action``."""
+    return subprocess.run(
         [
             str(CHROMIUM),
             "--headless",
@@ -33,41 +44,78 @@ def rendered_dom(url: str, profile: Path) -> str:
             "--disable-sync",
             f"--user-data-dir={profile}",
             "--virtual-time-budget=20000",
-            "--dump-dom",
+            *action,
             url,
         ],
         capture_output=True,
         text=True,
         timeout=120,
     )
-    return result.stdout
+
+
+def rendered_dom(url: str, profile: Path) -> str:
+    """The DOM after the page's scripts ran."""
+    return chromium(url, profile, "--dump-dom").stdout
+
+
+def screenshot(url: str, profile: Path, png: Path) -> Path:
+    png.unlink(missing_ok=True)  # an old picture must not pass for a new one
+    result = chromium(url, profile, f"--screenshot={png}", "--window-size=1400,900", "--hide-scrollbars")
+    assert png.is_file(), result.stderr[-2000:]
+    return png
 
 
 @contextmanager
-def serve(command: list[str], probe_path: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([*command, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+def both_uis(args: list[str], cwd: Path) -> Iterator[dict[str, str]]:
+    """``python -m study.ui ARGS`` on free ports; yields the printed addresses by label, stops it with Ctrl-C."""
+    ports = ["--mlflow-port", str(free_port()), "--dashboard-port", str(free_port())]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "study.ui", *args, *ports],
+        cwd=cwd,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    timer = threading.Timer(LAUNCH_TIMEOUT_S, proc.send_signal, [signal.SIGINT])  # ends the read below if stuck
+    timer.start()
     try:
-        wait_for_http(url + probe_path, proc, timeout=120)
-        yield url
+        assert proc.stdout is not None
+        urls = {}
+        for line in proc.stdout:
+            if line.startswith("Ctrl-C"):
+                break
+            label, _, url = line.partition(":")
+            urls[label] = url.strip()
+        timer.cancel()
+        assert set(urls) == {"MLflow UI", "Optuna dashboard"}, f"launcher exited with {proc.poll()}: {urls}"
+        yield urls
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        timer.cancel()
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    assert code == 130, "Ctrl-C must stop the launcher with exit code 130"
 
 
 def test_both_uis_show_the_study(tiny, tmp_path) -> None:
-    assert main(tiny.args(**{"--n-trials": "2"})) == 0
+    assert main(tiny.args(**{"--n-trials": "4", "--max-epochs": "2", "--optimizers": "adam,sgd,rmsprop"})) == 0
     parent, children = tiny.runs()
-    bin_dir = Path(sys.executable).parent
+    shots = Path(os.environ.get("UI_SCREENSHOTS_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    stores = ["--storage", str(tiny.tmp / "journal.log"), "--tracking-uri", tiny.tracking_uri]
 
-    dashboard = [str(bin_dir / "optuna-dashboard"), str(tiny.tmp / "journal.log")]
-    with serve(dashboard, "/api/studies") as url:
-        dom = rendered_dom(f"{url}/dashboard/studies/0", tmp_path / "profile-dashboard")
-    assert "tiny" in dom and "History" in dom
+    with both_uis(["--study-name", "tiny", *stores, "--experiment", "tests"], tmp_path) as urls:
+        dashboard, mlflow_ui = urls["Optuna dashboard"], urls["MLflow UI"]
+        dashboard_dom = rendered_dom(dashboard, tmp_path / "profile-dashboard")
+        mlflow_dom = rendered_dom(mlflow_ui, tmp_path / "profile-mlflow")
+        pictures = [
+            screenshot(dashboard, tmp_path / "profile-dashboard", shots / "optuna-dashboard.png"),
+            screenshot(mlflow_ui, tmp_path / "profile-mlflow", shots / "mlflow-ui.png"),
+        ]
 
-    mlflow_ui = [str(bin_dir / "mlflow"), "ui", "--backend-store-uri", tiny.tracking_uri]
-    with serve(mlflow_ui, "/health") as url:
-        dom = rendered_dom(f"{url}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}", tmp_path / "p")
-    assert "study-tiny" in dom
-    assert any(child.info.run_name in dom for child in children)
+    assert "tiny" in dashboard_dom and "History" in dashboard_dom
+    assert mlflow_ui.endswith(f"#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}")
+    assert "study-tiny" in mlflow_dom
+    assert any(child.info.run_name in mlflow_dom for child in children)
+    for png in pictures:
+        assert png.stat().st_size > MIN_SCREENSHOT_BYTES, f"{png}: {png.stat().st_size} bytes, likely blank"

@@ -32,6 +32,8 @@ def test_defaults_cover_every_registered_optimizer() -> None:
 def test_protocol_presets_sit_below_the_file_and_the_command_line() -> None:
     assert parse_config(["--protocol", "tuned"]).timeout is None
     assert parse_config(["--protocol", "tuned", "--timeout", "60"]).timeout == 60
+    assert parse_config(["--protocol", "tuned"]).sampler == "qmc"  # small per-optimizer budgets: Sobol points
+    assert parse_config(["--protocol", "tuned", "--sampler", "tpe"]).sampler == "tpe"
     seed = parse_config(["--protocol", "seed", "--max-epochs", "2"])
     assert (seed.max_epochs, seed.batch_sizes, seed.defaults, seed.validate_on_test) == (2, (64,), "keras", True)
 

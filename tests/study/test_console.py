@@ -3,16 +3,19 @@ that say what they cost."""
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 
 import pytest
 
+import study.ui
 from study.run import main
 from testsupport import PROJECT_ROOT
 
 LIGHT_CHECK = """
 import sys
+import study.ui
 from study.run import main
 try:
     code = main({argv!r})
@@ -47,12 +50,23 @@ def _without(args: list[str], *flags: str) -> list[str]:
 
 
 def test_a_run_opens_with_a_short_header_not_the_configuration(tiny, capsys) -> None:
+    import mlflow.pytorch  # noqa: F401 - it configures the root logger, as a study's export does
+
     assert main(tiny.args()) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    for chatter in ("GPU available", "Creating initial MLflow database tables", "A new study created"):
+        assert chatter not in out + captured.err, chatter  # the libraries stay quiet without -v
     assert "study 'tiny' (search): 3 trials over 3 optimizers, 1 epoch each" in out
     assert "256 training / 5000 validation images" in out
     assert "configuration:" not in out and '"lr_ranges"' not in out
     assert "[1/3] trial 0" in out
+    # the launcher line printed at the end is a command that parses, naming this study's stores
+    launcher = next(line for line in out.splitlines() if line.startswith("Both UIs:"))
+    words = shlex.split(launcher.split("-m study.ui", 1)[1])
+    options = vars(study.ui.build_parser().parse_args(words))
+    assert options["study_name"] == "tiny" and options["storage"] == str(tiny.tmp / "journal.log")
+    assert options["tracking_uri"] == tiny.tracking_uri
 
 
 def test_quiet_prints_the_results_only(tiny, capsys) -> None:

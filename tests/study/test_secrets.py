@@ -33,6 +33,15 @@ def test_mask_url_hides_the_password_and_secret_query_values() -> None:
     assert redact("failed for p@ss-word at h") == "failed for *** at h"
 
 
+def test_the_working_folder_is_not_a_secret(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PWD", str(tmp_path))
+    monkeypatch.setenv("OLDPWD", str(tmp_path / "before"))
+    monkeypatch.setenv("SOME_DB_PASSWORD", "hunter2-but-longer")
+    remember()
+    assert redact(f"no study in {tmp_path}/nope.log") == f"no study in {tmp_path}/nope.log"
+    assert redact("login hunter2-but-longer failed") == "login *** failed"
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "study.run", *args],

@@ -7,6 +7,7 @@ import inspect
 from pathlib import Path
 
 import pytest
+import torch
 
 import study.train
 from models.data import ImageDataModule
@@ -105,3 +106,12 @@ def test_each_trial_seed_orders_the_data_of_every_epoch(data: ImageDataModule, m
     assert len(one) == 2 and one[0] != one[1]  # every epoch reshuffles
     assert _first_batches(data, 1, monkeypatch) == one  # the same seed, the same order
     assert _first_batches(data, 10000, monkeypatch)[0] != one[0]  # another seed, another order
+
+
+@pytest.mark.slow  # compiling the network takes 20-40 s on this CPU
+def test_a_compiled_network_trains_and_saves_under_the_eager_names(data: ImageDataModule, tmp_path) -> None:
+    eager = train(spec(), data, checkpoint=tmp_path / "eager.ckpt")
+    compiled = train(spec(compile="default"), data, checkpoint=tmp_path / "compiled.ckpt")
+    assert compiled.best_val_acc > 0.2 and abs(compiled.best_val_acc - eager.best_val_acc) < 0.1
+    names = [set(torch.load(tmp_path / f, weights_only=True)["state_dict"]) for f in ("eager.ckpt", "compiled.ckpt")]
+    assert names[0] == names[1]
