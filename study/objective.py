@@ -36,6 +36,7 @@ from study.schema import (
     RUN_ID_ATTR,
     SEARCH_ROLE,
     SEED,
+    SPLIT_SEED_ATTR,
     TEST_ACC,
     TEST_ACC_METRIC,
     TEST_LOSS,
@@ -89,7 +90,7 @@ class Objective:
                     digest=digest,
                     source_type="local",
                     source=source,
-                    profile=json.dumps({"num_samples": sizes[role], "split_seed": c.split_seed}),
+                    profile=json.dumps({"num_samples": sizes[role], SPLIT_SEED_ATTR: c.split_seed}),
                 )
                 for role, digest in data.digests().items()
             }
