@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from models.cnn import ArticleCNN
 from models.data import ImageDataModule
 from optimizers.registry import build_optimizer
+from study.bench.runner import fresh_study_args
 from study.cli import parse_config
 from study.interrupts import Interrupts
 from study.session import join, load_data
@@ -47,11 +48,7 @@ def study_trial(data_dir: str | None, batch_size: int, train_size: int, epochs: 
     """ms per training step of one whole trial run by a study worker (stores in a temporary folder)."""
     folder = tempfile.mkdtemp(prefix="bench-trial-")
     args = ["--study-name", "bench", "--n-trials", "1", "--optimizers", "adam", "--batch-sizes", str(batch_size)]
-    args += ["--max-epochs", str(epochs), "--train-size", str(train_size), "--pruner", "none", "--no-report"]
-    args += ["--storage", f"{folder}/journal.log", "--tracking-uri", f"sqlite:///{folder}/mlflow.db"]
-    args += ["--experiment", "bench", "--device", "cpu", "--timeout", "none"]
-    if data_dir:
-        args += ["--data-dir", data_dir]
+    args += fresh_study_args(folder, train_size, epochs, data_dir)
     config = parse_config(args)
     data = load_data(config, "cpu")
     session = join(config, log=lambda line: None)

@@ -18,7 +18,7 @@ from typing import Any
 
 from study.environment import PROJECT_ROOT, device_name
 
-__all__ = ["KERAS_PYTHON", "Arm", "Series", "interleave", "machine", "study_run_seconds"]
+__all__ = ["KERAS_PYTHON", "Arm", "Series", "fresh_study_args", "interleave", "machine", "study_run_seconds"]
 
 KERAS_PYTHON = PROJECT_ROOT / ".venv-keras" / "bin" / "python"  # `make bench` builds it (tensorflow-cpu)
 
@@ -142,3 +142,12 @@ def load_average() -> tuple[float, float, float]:
 
 def keras_available() -> bool:
     return Path(KERAS_PYTHON).exists()
+
+
+def fresh_study_args(folder: str, train_size: int, epochs: int, data_dir: str | None) -> list[str]:
+    """The options every in-process benchmark study shares: its own stores in ``folder``, CPU, no pruning, no
+    timeout, no report."""
+    args = ["--max-epochs", str(epochs), "--train-size", str(train_size), "--pruner", "none", "--no-report"]
+    args += ["--storage", f"{folder}/journal.log", "--tracking-uri", f"sqlite:///{folder}/mlflow.db"]
+    args += ["--experiment", "bench", "--device", "cpu", "--timeout", "none"]
+    return args + (["--data-dir", data_dir] if data_dir else [])

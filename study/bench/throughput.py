@@ -27,6 +27,7 @@ from torchvision.transforms import ToTensor
 from models.data import split_indices
 from models.datasets import get_dataset_spec, resolve_data_dir, torchvision_dataset
 from study.bench.overhead import _Quiet
+from study.bench.runner import fresh_study_args
 from study.bench.steps import article_layout_cnn
 from study.cli import parse_config
 from study.interrupts import Interrupts
@@ -53,11 +54,7 @@ def study_set(data_dir: str | None, configs: Sequence[tuple[str, float, int]], t
     names = sorted({c[0] for c in configs})
     args = ["--study-name", "bench", "--n-trials", str(len(configs)), "--optimizers", ",".join(names)]
     args += ["--batch-sizes", ",".join(str(s) for s in sorted({c[2] for c in configs}))]
-    args += ["--max-epochs", str(epochs), "--train-size", str(train_size), "--pruner", "none", "--no-report"]
-    args += ["--storage", f"{folder}/journal.log", "--tracking-uri", f"sqlite:///{folder}/mlflow.db"]
-    args += ["--experiment", "bench", "--device", "cpu", "--timeout", "none"]
-    if data_dir:
-        args += ["--data-dir", data_dir]
+    args += fresh_study_args(folder, train_size, epochs, data_dir)
     config = parse_config(args)
     data = load_data(config, "cpu")
     study = optuna.create_study(study_name="bench", storage=open_storage(f"{folder}/journal.log"))
