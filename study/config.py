@@ -41,6 +41,8 @@ SAMPLERS = ("tpe", "random", "qmc", "gp")
 PRUNERS = ("median", "hyperband", "none")
 DEVICES = ("auto", "cpu", "cuda")
 COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+FUSE_AUTO = "auto"
+MAX_FUSE = 64
 PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
 NORMALIZATIONS = ("unit", "standard")
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
@@ -101,6 +103,12 @@ def _whole(minimum: int, maximum: float = math.inf) -> Callable[[Any], int]:
         return number
 
     return parse
+
+
+def _fuse(value: Any) -> str:
+    if isinstance(value, str) and value.strip().lower() == FUSE_AUTO:
+        return FUSE_AUTO
+    return str(_whole(1, MAX_FUSE)(value))
 
 
 def _seconds_or_none(value: Any) -> float | None:
@@ -398,6 +406,16 @@ class StudyConfig:
             "torch.compile the network: reduce-overhead adds CUDA graphs on a GPU (on this CPU compiling is slower: "
             "see the README's benchmark)",
             COMPILE_MODES,
+        ),
+    )
+    fuse: str = field(
+        default=FUSE_AUTO,
+        metadata=_option(
+            "trials claimed together and trained as one stack of networks when they share optimizer and batch "
+            "size; auto: 1 on a CPU (where the benchmark shows stacking does not pay), 8 on a GPU (unmeasured)",
+            _fuse,
+            f"auto or a whole number from 1 to {MAX_FUSE}",
+            metavar="K",
         ),
     )
     storage: str | None = field(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -20,6 +20,7 @@ from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
 from models.cnn import article_cnn_parameters
 from study.environment import environment_tags
+from study.fused import train_fused
 from study.ledger import Outcome
 from study.schema import (
     BATCH_SIZE,
@@ -28,6 +29,7 @@ from study.schema import (
     FAIL,
     FINAL_ROLE,
     FIT_SECONDS,
+    FUSED_SLOTS,
     LR,
     OPTIMIZER,
     OPTIMIZER_PARAM_PREFIX,
@@ -176,6 +178,32 @@ class Objective:
         finally:
             monitor.finish()
         return self._outcome(result)
+
+    def train_stack(
+        self, trials: Sequence[optuna.Trial], specs: Sequence[TrialSpec], run_ids: Sequence[str]
+    ) -> list[Outcome]:
+        """``train`` for trials that share a stack (``study.fused``): one outcome per trial, in order. A failure
+        of the stack itself ends every trial of it; a slot that is pruned or diverges ends alone."""
+        tags = {FUSED_SLOTS: str(len(trials))}
+        for trial, run_id in zip(trials, run_ids, strict=True):
+            trial.set_user_attr(FUSED_SLOTS, len(trials))
+            self.tracker.tag_trial(run_id, tags)
+        monitors = [
+            SystemMetricsMonitor(r, SYSTEM_METRICS_SECONDS, tracking_uri=self.config.tracking_uri) for r in run_ids
+        ]
+        for monitor in monitors:
+            monitor.start()
+        hooks = [self._epoch_hook(trial, run_id) for trial, run_id in zip(trials, run_ids, strict=True)]
+        try:
+            results = train_fused(specs, self.data, hooks)
+        except KeyboardInterrupt:
+            return [Outcome(FAIL, reason=INTERRUPTED, interrupted=True)] * len(trials)
+        except Exception as err:  # noqa: BLE001 - the stack's crash is the end of each of its trials
+            return [Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())] * len(trials)
+        finally:
+            for monitor in monitors:
+                monitor.finish()
+        return [self._outcome(result) for result in results]
 
     def _epoch_hook(self, trial: optuna.Trial, run_id: str) -> Callable[[EpochRecord], str | None]:
         def hook(record: EpochRecord) -> str | None:

@@ -92,6 +92,7 @@ __all__ = [
     "VAL_PREDICTED_CLASSES",
     "WAITING",
     "WORKER",
+    "FUSED_SLOTS",
     "best",
     "best_trial",
     "config_param",
@@ -154,6 +155,7 @@ EPOCHS = "epochs"  # epochs trained
 TEST_ACC = "test_acc"  # a final retraining's held-out test accuracy, evaluated once
 TEST_LOSS = "test_loss"
 WORKER = "worker"  # "host:pid" of the process running the trial
+FUSED_SLOTS = "fused_slots"  # trials trained together in the trial's stack (Optuna attr and MLflow tag; 1: alone)
 HEARTBEAT = "heartbeat"  # seconds since the epoch, refreshed while the trial trains (study.liveness)
 GRACE_BEATS = 5  # a RUNNING trial silent for this many heartbeat intervals is failed and retried
 RETRY_OF = "retry_of"  # the number of the trial whose configuration this one runs again

@@ -209,6 +209,9 @@ class StudyTracker:
         """One batch per epoch: the epoch number (1-based) is the MLflow step."""
         self._log(run_id, metrics=metrics, step=epoch)
 
+    def tag_trial(self, run_id: str, tags: Mapping[str, str]) -> None:
+        self._log(run_id, tags=tags)
+
     def record_end(
         self,
         run_id: str,

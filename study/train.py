@@ -21,7 +21,8 @@ import math
 import signal
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,18 @@ from study.schema import (
     seconds_to_key,
 )
 
-__all__ = ["DIVERGENCE_FACTOR", "EpochRecord", "TrialResult", "TrialSpec", "quiet_lightning", "train"]
+__all__ = [
+    "DIVERGENCE_FACTOR",
+    "FitClock",
+    "EpochRecord",
+    "TrialResult",
+    "TrialSpec",
+    "interrupts_as_keyboard_interrupt",
+    "lean_trainer",
+    "quiet_lightning",
+    "stop_reason",
+    "train",
+]
 
 DIVERGENCE_FACTOR = 100.0
 
@@ -137,14 +149,17 @@ def divergence(metrics: Mapping[str, float], num_classes: int) -> str | None:
     return None
 
 
-class _EpochWatch(L.Callback):
-    """Collects each epoch's metrics at the end of its validation, stops on divergence or when the hook asks."""
+def stop_reason(record: EpochRecord, num_classes: int, hook: EpochHook | None) -> str | None:
+    """Why training stops after this epoch: divergence or collapse, else what the hook asks (it always runs)."""
+    diverged = divergence(record.metrics, num_classes)
+    asked = hook(record) if hook else None
+    return f"{diverged} at epoch {record.epoch}" if diverged else asked
 
-    def __init__(self, num_classes: int, on_epoch: EpochHook | None) -> None:
-        self.num_classes = num_classes
-        self.on_epoch = on_epoch
-        self.history: list[EpochRecord] = []
-        self.stop_reason: str | None = None
+
+class FitClock(L.Callback):
+    """Wall seconds since the fit started (validation included): the one clock a run's records use."""
+
+    def __init__(self) -> None:
         self.started = time.perf_counter()
 
     def elapsed(self) -> float:
@@ -152,6 +167,17 @@ class _EpochWatch(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.started = time.perf_counter()
+
+
+class _EpochWatch(FitClock):
+    """Collects each epoch's metrics at the end of its validation, stops on divergence or when the hook asks."""
+
+    def __init__(self, num_classes: int, on_epoch: EpochHook | None) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.on_epoch = on_epoch
+        self.history: list[EpochRecord] = []
+        self.stop_reason: str | None = None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -164,12 +190,7 @@ class _EpochWatch(L.Callback):
         metrics[CUMULATIVE_SECONDS] = seconds
         record = EpochRecord(trainer.current_epoch + 1, seconds, metrics)
         self.history.append(record)
-        diverged = divergence(record.metrics, self.num_classes)
-        if diverged:
-            self.stop_reason = f"{diverged} at epoch {record.epoch}"
-        if self.on_epoch:
-            asked = self.on_epoch(record)
-            self.stop_reason = self.stop_reason or asked
+        self.stop_reason = stop_reason(record, self.num_classes, self.on_epoch)
         if self.stop_reason:
             trainer.should_stop = True
 
@@ -181,6 +202,36 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     warnings.filterwarnings("ignore", message=".*log_every_n_steps.*")
     warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+def lean_trainer(spec: TrialSpec, callbacks: list[L.Callback]) -> L.Trainer:
+    """The Trainer of one training run: no logger, checkpoints, summary or sanity check (a study builds
+    hundreds); the callbacks collect what the caller records."""
+    return L.Trainer(
+        max_epochs=spec.max_epochs,
+        accelerator="gpu" if spec.device == "cuda" else "cpu",
+        devices=1,
+        precision=spec.precision,  # type: ignore[arg-type]
+        logger=False,
+        callbacks=callbacks,
+        enable_checkpointing=False,
+        enable_progress_bar=spec.progress_bar,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        deterministic=False,
+    )
+
+
+@contextmanager
+def interrupts_as_keyboard_interrupt() -> Iterator[None]:
+    """Ctrl-C and SIGTERM inside a fit come out as ``KeyboardInterrupt``, and Ctrl-C's handler is put back."""
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        yield
+    except SystemExit as err:  # Lightning turns Ctrl-C into sys.exit(1): give the caller the interrupt back
+        raise KeyboardInterrupt("interrupted (Ctrl-C or SIGTERM)") from err
+    finally:
+        signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
 
 
 def train(
@@ -200,21 +251,8 @@ def train(
     module = ImageClassifier(net, factory, hparams={OPTIMIZER: spec.optimizer, SEED: spec.seed})
     batches = data.with_batch_size(spec.batch_size, shuffle_seed=spec.seed)  # the trial's seed orders its data
     watch = _EpochWatch(data.num_classes, on_epoch)
-    trainer = L.Trainer(
-        max_epochs=spec.max_epochs,
-        accelerator="gpu" if spec.device == "cuda" else "cpu",
-        devices=1,
-        precision=spec.precision,  # type: ignore[arg-type]
-        logger=False,
-        callbacks=[watch],
-        enable_checkpointing=False,
-        enable_progress_bar=spec.progress_bar,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        deterministic=False,
-    )
-    sigint = signal.getsignal(signal.SIGINT)
-    try:
+    trainer = lean_trainer(spec, [watch])
+    with interrupts_as_keyboard_interrupt():
         trainer.fit(module, datamodule=batches)
         fit_seconds = watch.elapsed()
         test: Mapping[str, float] = {}
@@ -223,10 +261,6 @@ def train(
         if checkpoint is not None:
             checkpoint.parent.mkdir(parents=True, exist_ok=True)
             trainer.save_checkpoint(checkpoint, weights_only=True)
-    except SystemExit as err:  # Lightning turns Ctrl-C into sys.exit(1): give the caller the interrupt back
-        raise KeyboardInterrupt("interrupted (Ctrl-C or SIGTERM)") from err
-    finally:
-        signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
     return TrialResult(
         history=tuple(watch.history),
         fit_seconds=fit_seconds,

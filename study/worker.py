@@ -13,6 +13,7 @@ and waiting can be interrupted at any instant. An interrupted trial is recorded 
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from study.allocator import keep_freed_memory
 from study.events import Events
+from study.fused import fusable, group_key, stack_size
 from study.interrupts import Interrupts
 from study.ledger import Outcome, commit
 from study.liveness import beating, retry, sweep
@@ -75,6 +77,7 @@ class Worker:
         self.interrupts = interrupts
         self.events = events
         self.heartbeat_seconds = heartbeat_seconds
+        self.device = device
         self.objectives = {
             p.name: Objective(p.config, data, tracker, device, events.trial_started, events.epoch_done) for p in parts
         }
@@ -93,11 +96,8 @@ class Worker:
                 if deadline is not None and time.monotonic() >= deadline:
                     result.timed_out = True
                     return result
-                with self.interrupts.held():
-                    self.sweep()
-                    claim = self._claim()
-                if claim is not None:
-                    self._run(claim)
+                ran = self._next()
+                if ran:
                     result.trials += 1
                     # Lightning's Trainer, module and callbacks reference one another: without a full collection
                     # per trial a worker grew about 4 MiB a trial until the collector's rare full pass came
@@ -129,8 +129,8 @@ class Worker:
         states = (TrialState.WAITING, TrialState.RUNNING)
         return any(self.studies[p.name].get_trials(deepcopy=False, states=states) for p in self.parts)
 
-    def _claim(self) -> _Claim | None:
-        for part in self.parts:
+    def _claim(self, only: Part | None = None) -> _Claim | None:
+        for part in self.parts if only is None else [only]:
             study = self.studies[part.name]
             for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
                 if waiting_for(part, trial, self.studies):
@@ -141,6 +141,19 @@ class Worker:
                 except UpdateFinishedTrialError:
                     continue  # another worker claimed and finished it meanwhile
         return None
+
+    def _claim_stack(self) -> list[_Claim]:
+        """One claimed trial, and up to ``--fuse`` − 1 more of the same (sub-)study to stack with it."""
+        first = self._claim()
+        if first is None:
+            return []
+        claims = [first]
+        while len(claims) < stack_size(first.part.config.fuse, self.device):
+            more = self._claim(only=first.part)
+            if more is None:
+                break
+            claims.append(more)
+        return claims
 
     def _start(self, part: Part, frozen: FrozenTrial) -> tuple[optuna.Trial, TrialSpec, str] | Outcome:
         """Builds the claimed trial and its MLflow run; the Outcome instead when it cannot run."""
@@ -157,30 +170,88 @@ class Worker:
         spec = objective.spec(trial)
         return trial, spec, objective.start(trial, spec)
 
-    def _run(self, claim: _Claim) -> None:
-        """Trains one claimed trial and commits its outcome; re-raises an interrupt once it is recorded."""
+    def _next(self) -> bool:
+        """Claims queued trials (one, or a stack's worth with ``--fuse``), trains them and commits each outcome;
+        False when there was nothing to claim.
+
+        The sampler proposes each claimed trial as it would for parallel workers; the claimed trials that share
+        optimizer and batch size then train as one stack (``study.fused``), any other alone. An interrupt is
+        recorded (every claimed trial without an outcome FAIL and queued again) and then re-raised. Claims are
+        made with signals held and assigned inside the ``try``: an interrupt at any instant after them reaches
+        the handler with the claims known, so no trial is left RUNNING unrecorded.
+        """
+        claims: list[_Claim] = []
+        run_ids: dict[int, str] = {}
+        outcomes: dict[int, Outcome] = {}
+        ending: Outcome | None = None
+        try:
+            with self.interrupts.held():
+                self.sweep()
+                claims = self._claim_stack()
+            if not claims:
+                return False
+            with contextlib.ExitStack() as beats:
+                for claim in claims:
+                    storage = self.studies[claim.part.name]._storage
+                    beats.enter_context(beating(storage, claim.trial._trial_id, self.heartbeat_seconds))
+                started: dict[int, tuple[optuna.Trial, TrialSpec]] = {}
+                for index, claim in enumerate(claims):
+                    with self.interrupts.held():
+                        try:
+                            begun = self._start(claim.part, claim.trial)
+                        except Exception as err:  # noqa: BLE001 - a trial that cannot start ends alone
+                            begun = Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
+                        if isinstance(begun, Outcome):
+                            outcomes[index] = begun
+                        else:
+                            started[index], run_ids[index] = (begun[0], begun[1]), begun[2]
+                for stack in _stacks({i: spec for i, (_, spec) in started.items()}):
+                    objective = self.objectives[claims[stack[0]].part.name]
+                    if len(stack) == 1:
+                        (i,) = stack
+                        ended = [objective.train(started[i][0], started[i][1], run_ids[i])]
+                    else:
+                        trials, specs = [started[i][0] for i in stack], [started[i][1] for i in stack]
+                        ended = objective.train_stack(trials, specs, [run_ids[i] for i in stack])
+                    outcomes.update(zip(stack, ended, strict=True))
+                    if any(o.interrupted for o in ended):
+                        break
+        except KeyboardInterrupt:
+            if not claims:
+                raise
+            ending = Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
+        except Exception as err:  # noqa: BLE001 - a failure outside any trial's training ends the claimed ones
+            if not claims:
+                raise
+            ending = Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
+        interrupted = ending is not None and ending.interrupted
+        for index, claim in enumerate(claims):
+            outcome = outcomes.get(index) or ending or Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
+            interrupted |= outcome.interrupted
+            self._commit(claim, run_ids.get(index), outcome)
+        if interrupted:
+            raise KeyboardInterrupt(INTERRUPTED)
+        return True
+
+    def _commit(self, claim: _Claim, run_id: str | None, outcome: Outcome) -> None:
+        """Writes the outcome to both stores with signals held (an interrupt is queued again)."""
         part, frozen = claim.part, claim.trial
         study = self.studies[part.name]
-        run_id: str | None = None
-        try:
-            with beating(study._storage, frozen._trial_id, self.heartbeat_seconds):
-                with self.interrupts.held():
-                    started = self._start(part, frozen)
-                    if not isinstance(started, Outcome):
-                        run_id = started[2]  # known before a held interrupt is raised at the block's end
-                if isinstance(started, Outcome):
-                    outcome = started
-                else:
-                    trial, spec, run_id = started
-                    outcome = self.objectives[part.name].train(trial, spec, run_id)
-        except KeyboardInterrupt:
-            outcome = Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
-        except Exception as err:  # noqa: BLE001 - a failure to build or start the trial is its end too
-            outcome = Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
         with self.interrupts.held():
             state = commit(study, frozen._trial_id, frozen.number, run_id, outcome, self.tracker)
             if outcome.interrupted:
                 retry(study, study._storage.get_trial(frozen._trial_id))
             self.events.trial_finished(part.name, frozen.number, state, outcome.value, outcome.reason)
-        if outcome.interrupted:
-            raise KeyboardInterrupt(INTERRUPTED)
+
+
+def _stacks(specs: Mapping[int, TrialSpec]) -> list[list[int]]:
+    """The claimed trials' indices grouped into stacks: those that share ``group_key`` (and can be fused)
+    together, in claim order; every other trial alone."""
+    groups: dict[tuple[object, ...], list[int]] = {}
+    alone: list[list[int]] = []
+    for index, spec in specs.items():
+        if fusable(spec):
+            groups.setdefault(group_key(spec), []).append(index)
+        else:
+            alone.append([index])
+    return sorted([*groups.values(), *alone], key=lambda stack: stack[0])

@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 from optuna.trial import TrialState
 
 from study.run import main
-from testsupport import PROJECT_ROOT
+from testsupport import PROJECT_ROOT, stores_disagree
 
 
 def _start(args: list[str]) -> subprocess.Popen[str]:
@@ -85,3 +85,35 @@ def test_sigterm_marks_the_running_trial_failed_and_the_parent_killed(tiny) -> N
     assert child.info.status == "FAILED"
     assert child.data.tags["optuna.trial_state"] == "FAIL"
     assert parent.info.status == "KILLED"
+
+
+def test_ctrl_c_right_after_a_claim_records_the_claimed_trial(tiny, monkeypatch) -> None:
+    """The signal lands while the next trial is being claimed (held until the claim is made): that trial is
+    recorded FAIL in both stores and queued again, never left RUNNING without a run."""
+    from study.worker import Worker
+
+    claim = Worker._claim
+    calls = {"n": 0}
+
+    def claim_then_interrupt(self: Worker):  # type: ignore[no-untyped-def]
+        claimed = claim(self)
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second trial: claimed in the storage, then Ctrl-C
+            os.kill(os.getpid(), signal.SIGINT)
+        return claimed
+
+    monkeypatch.setattr(Worker, "_claim", claim_then_interrupt)
+    args = tiny.args(**{"--n-trials": "3", "--max-epochs": "1"})
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert main(args) == 130
+    finally:  # an interrupted study leaves the signals ignored (it is on its way out): not pytest's own
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    study = tiny.load()
+    assert [t.state for t in study.trials[:2]] == [TrialState.COMPLETE, TrialState.FAIL]
+    assert study.trials[1].user_attrs["state_reason"] == "interrupted (Ctrl-C or SIGTERM)"
+    assert stores_disagree(str(tiny.tmp / "journal.log"), tiny.tracking_uri, "tests", "tiny") == []
+    monkeypatch.setattr(Worker, "_claim", claim)
+    assert main(args) == 0  # the next run completes the budget
+    assert stores_disagree(str(tiny.tmp / "journal.log"), tiny.tracking_uri, "tests", "tiny") == []
