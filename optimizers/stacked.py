@@ -161,7 +161,7 @@ class StackedOptimizer(torch.optim.Optimizer):
         rates = [-_decayed_lr(float(s["lr"]), float(s["lr_decay"]), step) for s in self.slots]
         state["sum"].addcmul_(grad, grad, value=1)
         denom = state["sum"].sqrt().add_(self._rates("eps", param))
-        param.add_((grad * self._scaled(rates, param)) / denom)
+        param.addcdiv_(grad * self._scaled(rates, param), denom)
 
     def _rmsprop(self, param: Tensor, grad: Tensor, state: dict[str, Any], step: int) -> None:
         grad = self._l2(self._signed(grad), param)
@@ -184,7 +184,7 @@ class StackedOptimizer(torch.optim.Optimizer):
             buffer.mul_(momentum).addcdiv_(grad, denom)
             param.add_(buffer * rates)
         else:
-            param.add_((grad * rates) / denom)
+            param.addcdiv_(grad * rates, denom)
 
     def _adadelta(self, param: Tensor, grad: Tensor, state: dict[str, Any], step: int) -> None:
         grad = self._l2(self._signed(grad), param)
@@ -227,8 +227,8 @@ class StackedOptimizer(torch.optim.Optimizer):
             exp_avg_sq = torch.maximum(maximum, exp_avg_sq, out=maximum)
         sizes = [-(float(s["lr"]) / bias_correction(float(s["betas"][0]), step)) for s in self.slots]
         roots = self._rates("betas", param, lambda s: bias_correction(float(s["betas"][1]), step) ** 0.5)
-        denom = (exp_avg_sq.sqrt() / roots).add_(self._rates("eps", param))
-        param.add_((exp_avg * self._scaled(sizes, param)) / denom)
+        denom = exp_avg_sq.sqrt().div_(roots).add_(self._rates("eps", param))
+        param.addcdiv_(exp_avg * self._scaled(sizes, param), denom)
 
     def _nadam(self, param: Tensor, grad: Tensor, state: dict[str, Any], step: int) -> None:
         grad = self._decay_or_l2(param, self._signed(grad))
@@ -244,14 +244,14 @@ class StackedOptimizer(torch.optim.Optimizer):
         lrs = [float(s["lr"]) for s in self.slots]
         now = [-lr * (1.0 - mu) / (1.0 - p) for lr, mu, p in zip(lrs, mus, products, strict=True)]
         later = [-lr * m / (1.0 - p * m) for lr, m, p in zip(lrs, nexts, products, strict=True)]
-        param.add_((grad * self._scaled(now, param)) / denom)
-        param.add_((exp_avg * self._scaled(later, param)) / denom)
+        param.addcdiv_(grad * self._scaled(now, param), denom)
+        param.addcdiv_(exp_avg * self._scaled(later, param), denom)
 
 
 def _ema_square_(average: Tensor, value: Tensor, decay: Tensor, keep: Tensor) -> None:
     r""":math:`v \leftarrow \beta v + (1 - \beta) x^2` with per-slot :math:`\beta` (``decay``) and
     :math:`1 - \beta` (``keep``), in ``addcmul_``'s order of operations."""
-    average.mul_(decay).add_((value * keep) * value)
+    average.mul_(decay).addcmul_(value * keep, value)  # avg + 1 * (x * (1 - beta)) * x
 
 
 _UPDATES: Mapping[str, Callable[[StackedOptimizer, Tensor, Tensor, dict[str, Any], int], None]] = {

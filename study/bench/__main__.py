@@ -1,4 +1,4 @@
-"""``python -m study.bench``: the four benchmarks, interleaved, as Markdown (printed and saved) and JSON."""
+"""``python -m study.bench``: the five benchmarks, interleaved, as Markdown (printed and saved) and JSON."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ FULL: dict[str, Any] = {
         *("--timeout", "none", "--device", "cpu"),
     ],
     "workers_trials": 8,
+    "fused": {"slots": (1, 2, 4, 8), "batch_size": 64, "train_size": 8000, "epochs": 1},
 }
 SMOKE: dict[str, Any] = {
     "rounds": 1,
@@ -40,8 +41,9 @@ SMOKE: dict[str, Any] = {
         *("--device", "cpu"),
     ],
     "workers_trials": 2,
+    "fused": {"slots": (1, 2), "batch_size": 64, "train_size": 512, "epochs": 1},
 }
-BENCHMARKS = ("BM-1", "BM-2", "BM-3", "BM-4")
+BENCHMARKS = ("BM-1", "BM-2", "BM-3", "BM-4", "BM-5")
 
 
 def _bm1(plan: dict[str, Any], arm: Arm, base: Arm, keras: Arm | None, data_dir: str | None) -> dict[str, Any]:
@@ -88,11 +90,20 @@ def _bm4(plan: dict[str, Any], data_dir: str | None) -> dict[str, Any]:
     return {name: series.as_dict() for name, series in interleave(plan["rounds"], measures).items()}
 
 
+def _bm5(plan: dict[str, Any], arm: Arm, data_dir: str | None) -> dict[str, Any]:
+    settings = {k: v for k, v in plan["fused"].items() if k != "slots"}
+    measures = {
+        f"K={k} epoch-trials/min": lambda k=k: arm.ask(kind="fused_set", data_dir=data_dir, slots=k, **settings)
+        for k in plan["fused"]["slots"]
+    }
+    return {name: series.as_dict() for name, series in interleave(plan["rounds"], measures).items()}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m study.bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="one tiny round of everything (what CI runs)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of BM-1..BM-4")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of BM-1..BM-5")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of the arms")
     parser.add_argument("--data-dir", help="folder holding MNIST/raw/ (default data/)")
     parser.add_argument("--out", default="bench-results", help="folder for the Markdown and JSON files")
@@ -123,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             partial.write_text(json.dumps(result, indent=2, default=str))
         if "BM-3" in only:
             result["BM-3"] = _bm3(plan, arm, data_dir)
+            partial.write_text(json.dumps(result, indent=2, default=str))
+        if "BM-5" in only:
+            result["BM-5"] = _bm5(plan, arm, data_dir)
             partial.write_text(json.dumps(result, indent=2, default=str))
     finally:
         arm.close()

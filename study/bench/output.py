@@ -80,6 +80,18 @@ def _bm4(bm: dict[str, Any]) -> str:
     return "### BM-4 workers on one study (trials per minute)\n\n" + _table(["", "trials/min"], rows)
 
 
+def _bm5(bm: dict[str, Any]) -> str:
+    sizes = sorted(int(k.split()[0].removeprefix("K=")) for k in bm)
+    alone = bm.get("K=1 epoch-trials/min")
+    rows = [
+        [str(k), _cell(bm[f"K={k} epoch-trials/min"], ".2f"), _ratio(bm[f"K={k} epoch-trials/min"], alone)]
+        for k in sizes
+    ]
+    return "### BM-5 fused trials (epoch-trials per minute; K = 1 is one trial, unfused)\n\n" + _table(
+        ["K (trials in the stack)", "epoch-trials/min", "vs K = 1"], rows
+    )
+
+
 def render(result: dict[str, Any]) -> str:
     m = result["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -100,4 +112,6 @@ def render(result: dict[str, Any]) -> str:
         parts.append(_bm3(result["BM-3"]))
     if "BM-4" in result:
         parts.append(_bm4(result["BM-4"]))
+    if "BM-5" in result:
+        parts.append(_bm5(result["BM-5"]))
     return "\n\n".join(parts) + "\n"

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from study.bench import overhead, steps, throughput
+from study.bench import fused, overhead, steps, throughput
 from study.train import quiet_lightning
 
 __all__ = ["KINDS", "main"]
@@ -30,6 +30,7 @@ KINDS: dict[str, Callable[..., Any]] = {
     "raw_loop": overhead.raw_loop,
     "study_set": throughput.study_set,
     "peer_set": throughput.peer_set,
+    "fused_set": fused.fused_set,
 }
 
 

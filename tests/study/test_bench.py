@@ -27,7 +27,8 @@ def test_the_benchmark_smoke_run_reports_every_benchmark(tmp_path: Path) -> None
     assert data["BM-3"]["study.run trials/min"]["median"] > 0 and data["BM-3"]["peer trials/min"]["median"] > 0
     assert all(0 <= a <= 1 for a in data["BM-3"]["study.run trials/min"]["accuracies"][0])
     assert data["BM-4"]["--workers 2 trials/min"]["median"] > 0
+    assert data["BM-5"]["K=1 epoch-trials/min"]["median"] > 0 and data["BM-5"]["K=2 epoch-trials/min"]["median"] > 0
     markdown = (tmp_path / saved.name.replace(".json", ".md")).read_text()
-    for heading in ("BM-1", "BM-2", "BM-3", "BM-4", "load average"):
+    for heading in ("BM-1", "BM-2", "BM-3", "BM-4", "BM-5", "load average"):
         assert heading in markdown
     assert markdown in result.stdout
