@@ -7,7 +7,7 @@ its own 32 filters), the dense layers as batched matrix products (``baddbmm``), 
 the whole stack, so every slot gets its own masks. On this project's CPU this explicit form ran 1.9x faster
 than ``vmap(functional_call(...))`` over the same stack (which also cannot take the channels-last layout or
 ``BitDropout``'s masks), and gives the same outputs: with dropout off the logits of each slot equal the
-unfused network's (``tests/models/test_fused.py``).
+unfused network's (``tests/study/test_fused.py`` checks whole trainings in float64).
 
 ``FusedClassifier`` is the LightningModule: per slot, the mean cross-entropy of that slot's batch; the step
 returns their sum, so each slot's parameters receive exactly their own gradient (the other terms do not depend
