@@ -103,17 +103,12 @@ class StackedCNN(nn.Module):
         h = self._dropout(F.relu(h, inplace=True), self.drop_rates[1])
         return torch.baddbmm(self.weight("fc2.bias").unsqueeze(1), h, self.weight("fc2.weight").transpose(1, 2))
 
-    def unstack(self, slot: int) -> ArticleCNN:
-        """Slot ``slot`` as a plain :class:`ArticleCNN` (for a checkpoint or an unfused evaluation)."""
-        net = ArticleCNN(self.in_channels, self.image_size, self.num_classes)
-        net.load_state_dict({name: self.weight(name)[slot].detach().clone() for name, _ in net.named_parameters()})
-        return net
-
 
 class _SlotSums:
     """Per-slot loss sums, correct counts and predicted-class counts of one stage's epoch, on the device."""
 
-    def __init__(self, slots: int, classes: int, device: torch.device) -> None:
+    def __init__(self, slots: int, classes: int, device: torch.device, count_predictions: bool) -> None:
+        self.count_predictions = count_predictions  # evaluation stages only, as ImageClassifier counts them
         dtype = torch.float32 if device.type == "mps" else torch.float64
         self.loss_sum = torch.zeros(slots, dtype=dtype, device=device)
         self.correct = torch.zeros(slots, dtype=torch.int64, device=device)
@@ -125,7 +120,8 @@ class _SlotSums:
         predictions = logits.detach().argmax(dim=2)  # (K, B)
         self.loss_sum += losses.detach().to(self.loss_sum.dtype) * n
         self.correct += (predictions == target).sum(dim=1)
-        self.predicted.scatter_add_(1, predictions, torch.ones_like(predictions))
+        if self.count_predictions:
+            self.predicted.scatter_add_(1, predictions, torch.ones_like(predictions))
         self.count += n
 
     def means(self) -> list[tuple[float, float, int]]:
@@ -173,7 +169,9 @@ class FusedClassifier(ImageClassifier):
         losses = F.cross_entropy(logits.reshape(k * b, -1), target.reshape(-1), reduction="none").view(k, b).mean(1)
         sums = self._slot_sums.get(stage)
         if sums is None:
-            sums = self._slot_sums[stage] = _SlotSums(k, logits.shape[2], logits.device)
+            sums = self._slot_sums[stage] = _SlotSums(
+                k, logits.shape[2], logits.device, count_predictions=stage != "train"
+            )
         sums.add(losses, logits, target)
         # a frozen slot adds nothing, not even 0 * NaN
         return torch.where(self.active, losses, torch.zeros((), dtype=losses.dtype, device=losses.device)).sum()

@@ -26,7 +26,7 @@ from ._base import Closure
 from ._primitives import bias_correction, scalar_dtype
 from .adagrad import _decayed_lr
 from .nadam import _momentum_schedule
-from .registry import build_optimizer, get_spec
+from .registry import REGISTRY, build_optimizer, get_spec
 
 __all__ = ["STACKED_NAMES", "StackedOptimizer"]
 
@@ -42,9 +42,7 @@ _PER_SLOT: Mapping[str, frozenset[str]] = {
     "NAdam": frozenset({"lr", "betas", "eps", "weight_decay", "momentum_decay"}),
 }
 
-STACKED_NAMES: tuple[str, ...] = tuple(
-    name for name in ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam")
-)
+STACKED_NAMES: tuple[str, ...] = tuple(name for name, spec in REGISTRY.items() if spec.cls.__name__ in _PER_SLOT)
 
 
 class StackedOptimizer(torch.optim.Optimizer):
@@ -99,9 +97,9 @@ class StackedOptimizer(torch.optim.Optimizer):
         """``values`` (one per slot) as a tensor shaped to broadcast against ``like`` along dimension 0."""
         return torch.tensor(values, dtype=torch.float64).to(like.device, like.dtype).view(-1, *[1] * (like.ndim - 1))
 
-    def _rates(self, key: str, like: Tensor, fn: Callable[[dict[str, Any]], float] | None = None) -> Tensor:
-        """A per-slot value (``fn(slot)`` or ``slot[key]``), zero for frozen slots when it scales a step."""
-        values = [fn(s) if fn else float(s[key]) for s in self.slots]
+    def _each(self, like: Tensor, value: str | Callable[[dict[str, Any]], float]) -> Tensor:
+        """A per-slot value, ``slot[value]`` or ``value(slot)``, broadcast against ``like``."""
+        values = [float(s[value]) if isinstance(value, str) else value(s) for s in self.slots]
         return self._per_slot(values, like)
 
     def _scaled(self, values: Sequence[float], like: Tensor) -> Tensor:
@@ -160,20 +158,20 @@ class StackedOptimizer(torch.optim.Optimizer):
             state["sum"] = torch.full_like(param, float(self.shared["initial_accumulator_value"]))
         rates = [-_decayed_lr(float(s["lr"]), float(s["lr_decay"]), step) for s in self.slots]
         state["sum"].addcmul_(grad, grad, value=1)
-        denom = state["sum"].sqrt().add_(self._rates("eps", param))
+        denom = state["sum"].sqrt().add_(self._each(param, "eps"))
         param.addcdiv_(grad * self._scaled(rates, param), denom)
 
     def _rmsprop(self, param: Tensor, grad: Tensor, state: dict[str, Any], step: int) -> None:
         grad = self._l2(self._signed(grad), param)
-        alpha = self._rates("alpha", param)
+        alpha = self._each(param, "alpha")
         if "square_avg" not in state:
             state["square_avg"] = torch.zeros_like(param)
         square_avg = state["square_avg"]
-        _ema_square_(square_avg, grad, alpha, self._rates("alpha", param, lambda s: 1 - float(s["alpha"])))
-        eps = self._rates("eps", param)
+        _ema_square_(square_avg, grad, alpha, self._each(param, lambda s: 1 - float(s["alpha"])))
+        eps = self._each(param, "eps")
         if self.shared["centered"]:
             grad_avg = state.setdefault("grad_avg", torch.zeros_like(param))
-            grad_avg.lerp_(grad, self._rates("alpha", param, lambda s: 1 - float(s["alpha"])))
+            grad_avg.lerp_(grad, self._each(param, lambda s: 1 - float(s["alpha"])))
             denom = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
         else:
             denom = square_avg.sqrt().add_(eps)
@@ -191,9 +189,9 @@ class StackedOptimizer(torch.optim.Optimizer):
         if "square_avg" not in state:
             state["square_avg"] = torch.zeros_like(param)
             state["acc_delta"] = torch.zeros_like(param)
-        rho = self._rates("rho", param)
-        keep = self._rates("rho", param, lambda s: 1 - float(s["rho"]))
-        eps = self._rates("eps", param)
+        rho = self._each(param, "rho")
+        keep = self._each(param, lambda s: 1 - float(s["rho"]))
+        eps = self._each(param, "eps")
         _ema_square_(state["square_avg"], grad, rho, keep)
         delta = state["acc_delta"].add(eps).sqrt_().div_(state["square_avg"].add(eps).sqrt_()).mul_(grad)
         _ema_square_(state["acc_delta"], delta, rho, keep)
@@ -214,9 +212,9 @@ class StackedOptimizer(torch.optim.Optimizer):
             state["exp_avg"] = torch.zeros_like(param)
             state["exp_avg_sq"] = torch.zeros_like(param)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        exp_avg.lerp_(grad, self._rates("betas", param, lambda s: 1 - float(s["betas"][0])))
-        beta2 = self._rates("betas", param, lambda s: float(s["betas"][1]))
-        _ema_square_(exp_avg_sq, grad, beta2, self._rates("betas", param, lambda s: 1 - float(s["betas"][1])))
+        exp_avg.lerp_(grad, self._each(param, lambda s: 1 - float(s["betas"][0])))
+        beta2 = self._each(param, lambda s: float(s["betas"][1]))
+        _ema_square_(exp_avg_sq, grad, beta2, self._each(param, lambda s: 1 - float(s["betas"][1])))
         return exp_avg, exp_avg_sq
 
     def _adam(self, param: Tensor, grad: Tensor, state: dict[str, Any], step: int) -> None:
@@ -226,8 +224,8 @@ class StackedOptimizer(torch.optim.Optimizer):
             maximum = state.setdefault("max_exp_avg_sq", torch.zeros_like(param))
             exp_avg_sq = torch.maximum(maximum, exp_avg_sq, out=maximum)
         sizes = [-(float(s["lr"]) / bias_correction(float(s["betas"][0]), step)) for s in self.slots]
-        roots = self._rates("betas", param, lambda s: bias_correction(float(s["betas"][1]), step) ** 0.5)
-        denom = exp_avg_sq.sqrt().div_(roots).add_(self._rates("eps", param))
+        roots = self._each(param, lambda s: bias_correction(float(s["betas"][1]), step) ** 0.5)
+        denom = exp_avg_sq.sqrt().div_(roots).add_(self._each(param, "eps"))
         param.addcdiv_(exp_avg * self._scaled(sizes, param), denom)
 
     def _nadam(self, param: Tensor, grad: Tensor, state: dict[str, Any], step: int) -> None:
@@ -239,8 +237,8 @@ class StackedOptimizer(torch.optim.Optimizer):
         state["mu_product"] *= torch.tensor(mus, dtype=torch.float64).to(scalar_dtype())
         products = state["mu_product"].tolist()
         exp_avg, exp_avg_sq = self._moments(param, grad, state)
-        corrections = self._rates("betas", param, lambda s: bias_correction(float(s["betas"][1]), step))
-        denom = exp_avg_sq.div(corrections).sqrt().add_(self._rates("eps", param))
+        corrections = self._each(param, lambda s: bias_correction(float(s["betas"][1]), step))
+        denom = exp_avg_sq.div(corrections).sqrt().add_(self._each(param, "eps"))
         lrs = [float(s["lr"]) for s in self.slots]
         now = [-lr * (1.0 - mu) / (1.0 - p) for lr, mu, p in zip(lrs, mus, products, strict=True)]
         later = [-lr * m / (1.0 - p * m) for lr, m, p in zip(lrs, nexts, products, strict=True)]

@@ -23,10 +23,10 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-from study.schema import BATCH_SIZE, LR, MLFLOW_STATUS, OPTIMIZER, ROLE, SEED, STATE_REASON, STATE_TAG, lr_param
+from study.schema import BATCH_SIZE, FAIL, LR, MLFLOW_STATUS, OPTIMIZER, ROLE, SEED, STATE_REASON, STATE_TAG, lr_param
 from study.tracking import StudyTracker
 
-__all__ = ["Outcome", "commit", "reconcile"]
+__all__ = ["Outcome", "commit", "crashed", "reconcile"]
 
 NO_RUN_REASON = "its process stopped before the trial's MLflow run was recorded"
 
@@ -42,6 +42,11 @@ class Outcome:
     step: int = 0  # epochs trained: the MLflow step of the final metrics
     attrs: Mapping[str, Any] = field(default_factory=dict)  # Optuna user attributes to set
     interrupted: bool = False  # Ctrl-C or SIGTERM: stop the worker once recorded
+
+
+def crashed(err: Exception) -> Outcome:
+    """The outcome of a trial that an exception ended: FAIL, with the exception as its reason."""
+    return Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
 
 
 def run_params(trial: FrozenTrial) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 from models.cnn import article_cnn_parameters
 from study.environment import environment_tags
 from study.fused import train_fused
-from study.ledger import Outcome
+from study.ledger import Outcome, crashed
 from study.schema import (
     BATCH_SIZE,
     COMPLETE,
@@ -166,18 +166,9 @@ class Objective:
 
     def train(self, trial: optuna.Trial, spec: TrialSpec, run_id: str) -> Outcome:
         """Trains; every way it can end (completed, pruned, diverged, crashed, interrupted) becomes an Outcome."""
-        # CPU, memory (and GPU) as the run's system/* metrics; stopped before the trial's records are written
-        monitor = SystemMetricsMonitor(run_id, SYSTEM_METRICS_SECONDS, tracking_uri=self.config.tracking_uri)
-        monitor.start()
-        try:
-            result = train(spec, self.data, on_epoch=self._epoch_hook(trial, run_id))
-        except KeyboardInterrupt:
-            return Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
-        except Exception as err:  # noqa: BLE001 - a crash is this trial's end, recorded with its reason
-            return Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
-        finally:
-            monitor.finish()
-        return self._outcome(result)
+        hook = self._epoch_hook(trial, run_id)
+        (outcome,) = self._monitored([run_id], lambda: [train(spec, self.data, on_epoch=hook)])
+        return outcome
 
     def train_stack(
         self, trials: Sequence[optuna.Trial], specs: Sequence[TrialSpec], run_ids: Sequence[str]
@@ -188,18 +179,24 @@ class Objective:
         for trial, run_id in zip(trials, run_ids, strict=True):
             trial.set_user_attr(FUSED_SLOTS, len(trials))
             self.tracker.tag_trial(run_id, tags)
+        hooks = [self._epoch_hook(trial, run_id) for trial, run_id in zip(trials, run_ids, strict=True)]
+        return self._monitored(run_ids, lambda: train_fused(specs, self.data, hooks))
+
+    def _monitored(self, run_ids: Sequence[str], training: Callable[[], list[TrialResult]]) -> list[Outcome]:
+        """Runs ``training`` with each run's system metrics sampled; one Outcome per run. A crash or an interrupt
+        is the end of every trial it trained."""
+        # CPU, memory (and GPU) as the run's system/* metrics; stopped before the trial's records are written
         monitors = [
             SystemMetricsMonitor(r, SYSTEM_METRICS_SECONDS, tracking_uri=self.config.tracking_uri) for r in run_ids
         ]
         for monitor in monitors:
             monitor.start()
-        hooks = [self._epoch_hook(trial, run_id) for trial, run_id in zip(trials, run_ids, strict=True)]
         try:
-            results = train_fused(specs, self.data, hooks)
+            results = training()
         except KeyboardInterrupt:
-            return [Outcome(FAIL, reason=INTERRUPTED, interrupted=True)] * len(trials)
-        except Exception as err:  # noqa: BLE001 - the stack's crash is the end of each of its trials
-            return [Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())] * len(trials)
+            return [Outcome(FAIL, reason=INTERRUPTED, interrupted=True)] * len(run_ids)
+        except Exception as err:  # noqa: BLE001 - a crash is the trials' end, recorded with its reason
+            return [crashed(err)] * len(run_ids)
         finally:
             for monitor in monitors:
                 monitor.finish()

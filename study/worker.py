@@ -28,7 +28,7 @@ from study.allocator import keep_freed_memory
 from study.events import Events
 from study.fused import fusable, group_key, stack_size
 from study.interrupts import Interrupts
-from study.ledger import Outcome, commit
+from study.ledger import Outcome, commit, crashed
 from study.liveness import beating, retry, sweep
 from study.objective import INTERRUPTED, Objective
 from study.protocols import Part, retraining, waiting_for
@@ -200,7 +200,7 @@ class Worker:
                         try:
                             begun = self._start(claim.part, claim.trial)
                         except Exception as err:  # noqa: BLE001 - a trial that cannot start ends alone
-                            begun = Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
+                            begun = crashed(err)
                         if isinstance(begun, Outcome):
                             outcomes[index] = begun
                         else:
@@ -223,7 +223,7 @@ class Worker:
         except Exception as err:  # noqa: BLE001 - a failure outside any trial's training ends the claimed ones
             if not claims:
                 raise
-            ending = Outcome(FAIL, reason=f"{type(err).__name__}: {err}".strip())
+            ending = crashed(err)
         interrupted = ending is not None and ending.interrupted
         for index, claim in enumerate(claims):
             outcome = outcomes.get(index) or ending or Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
