@@ -126,7 +126,8 @@ class ImageClassifier(L.LightningModule):
         self._elapsed_seconds = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)
+        return logits
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.net.parameters())

@@ -95,7 +95,8 @@ class ArticleCNN(nn.Module):
         # the same order as the article's layout draws it, so seeded runs match bit for bit
         x = self.dropout1(x.flatten(1))
         x = self.dropout2(F.relu(self.fc1(x), inplace=True))
-        return self.fc2(x)
+        logits: torch.Tensor = self.fc2(x)
+        return logits
 
     def extra_repr(self) -> str:
         return f"init={self.init!r}"

@@ -20,7 +20,6 @@ import copy
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 import lightning as L
 import torch
@@ -65,7 +64,7 @@ def channel_stats(images: torch.Tensor, indices: torch.Tensor) -> tuple[torch.Te
     means, stds = [], []
     for c in range(images.shape[1]):
         counts = torch.zeros(256, dtype=torch.float64)
-        for chunk in indices.split(8192):
+        for chunk in torch.split(indices, 8192):
             pixels = images.index_select(0, chunk.to(images.device))[:, c].flatten()
             counts += torch.bincount(pixels.to(torch.int64), minlength=256).to("cpu", torch.float64)
         total = counts.sum()
@@ -285,26 +284,6 @@ class ImageDataModule(L.LightningDataModule):
         if p.mean is None or p.std is None:
             return None
         return p.mean.tolist(), p.std.tolist()
-
-    def describe(self) -> dict[str, Any]:
-        """The settings as a flat dict, for logging next to the model's hyperparameters."""
-        info: dict[str, Any] = {
-            "dataset": self.dataset,
-            "batch_size": self.batch_size,
-            "val_size": self.val_size,
-            "train_size": self.train_size,
-            "validate_on_test": self.validate_on_test,
-            "seed": self.seed,
-            "shuffle_seed": self.shuffle_seed,
-            "normalize": self.normalize,
-            "drop_last": self.drop_last,
-            "shuffle": self.shuffle,
-            "data_device": str(self.device),
-        }
-        if self._prepared is not None:
-            info["num_train_samples"] = self.num_train_samples
-            info["num_val_samples"] = self.num_val_samples
-        return info
 
     def _require(self) -> _Prepared:
         if self._prepared is None:

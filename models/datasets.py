@@ -72,20 +72,20 @@ class DatasetSpec:
         """Where the files live under ``root``."""
         if self.is_idx:
             return root / self.source.__name__ / "raw"
-        return root / self.source.base_folder  # type: ignore[attr-defined]
+        return root / str(self.source.base_folder)
 
     def expected_files(self) -> list[tuple[str, str]]:
         """``(file name, md5)`` of every file the dataset needs, as torchvision lists them."""
         if self.is_idx:
-            return [(name, md5) for name, md5 in self.source.resources]  # type: ignore[attr-defined]
+            return [(str(name), str(md5)) for name, md5 in self.source.resources]
         cifar = self.source
-        files = [(name, md5) for name, md5 in cifar.train_list + cifar.test_list]  # type: ignore[attr-defined]
-        return [*files, (cifar.meta["filename"], cifar.meta["md5"])]  # type: ignore[attr-defined]
+        files = [(str(name), str(md5)) for name, md5 in cifar.train_list + cifar.test_list]
+        return [*files, (str(cifar.meta["filename"]), str(cifar.meta["md5"]))]
 
     def download_hint(self) -> str:
         if self.is_idx:
-            return ", ".join(self.source.mirrors)  # type: ignore[attr-defined]
-        return self.source.url  # type: ignore[attr-defined]
+            return ", ".join(self.source.mirrors)
+        return str(self.source.url)
 
 
 SPECS: dict[str, DatasetSpec] = {
@@ -260,12 +260,12 @@ def torchvision_dataset(
 
 
 def _to_tensors(ds: VisionDataset) -> tuple[torch.Tensor, torch.Tensor]:
-    data = ds.data  # type: ignore[attr-defined]
+    data = ds.data
     if isinstance(data, torch.Tensor):  # MNIST family: (N, H, W) uint8
         images = data.unsqueeze(1).contiguous()
     else:  # CIFAR: numpy (N, H, W, C) uint8
         images = torch.from_numpy(data).permute(0, 3, 1, 2).contiguous()
-    labels = torch.as_tensor(ds.targets, dtype=torch.int64)  # type: ignore[attr-defined]
+    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
     return images, labels
 
 

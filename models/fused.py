@@ -76,7 +76,8 @@ class StackedCNN(nn.Module):
         self.stacked = nn.ParameterDict({_key(k): nn.Parameter(v.detach().clone()) for k, v in params.items()})
 
     def weight(self, name: str) -> torch.Tensor:
-        return self.stacked[_key(name)]
+        stacked: torch.Tensor = self.stacked[_key(name)]
+        return stacked
 
     def _dropout(self, x: torch.Tensor, rate: float) -> torch.Tensor:
         if not self.training or rate == 0.0:

@@ -5,9 +5,10 @@ One file per algorithm (``sgd.py``, ``adagrad.py``, ``rmsprop.py``, ``adadelta.p
 one tensor at a time (``adam``, the readable reference, taken with ``foreach=False``), and its twin
 does the same for all of a param group's tensors at once with ``torch._foreach_*`` ops (``adam_foreach``,
 the default). Shared pieces live in ``_base.py`` (step loop, choice of path, checks) and
-``_primitives.py`` (moving averages, bias correction, weight decay, each with its multi-tensor twin).
-``benchmark_step.py`` times the two paths. ``registry.py`` maps short names to classes, with
-PyTorch's defaults::
+``_primitives.py`` (moving averages, bias correction, weight decay, each with its multi-tensor twin);
+``study/bench/optimizer_step.py`` times the two paths. ``stacked.py`` runs the same algorithms over K
+models stacked along dimension 0, each slot with its own hyperparameters. ``registry.py`` maps short
+names to classes, with PyTorch's defaults::
 
     from optimizers import build_optimizer
 

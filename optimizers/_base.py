@@ -1,24 +1,32 @@
 """The step loop and the hyperparameter checks shared by every optimizer in this package.
 
-An optimizer here subclasses :class:`ScratchOptimizer` and writes three small methods:
+An optimizer here subclasses :class:`ScratchOptimizer` and writes four small methods:
 
+* ``_hyperparameters(group)``: the group's values that its update function takes, read once per step
+  into a ``TypedDict`` (usually ``read_group(group, AdamHyperparameters)``);
 * ``_init_state(param, group)``: the per-parameter state, created lazily on the parameter's first step;
-* ``_update(param, grad, state, group)``: one step for one parameter, handed to a module-level
-  function that does the arithmetic one tensor at a time (the readable reference);
-* ``_update_group(params, grads, states, group)``: the same step for every parameter of a group that
-  shares a device and dtype, handed to that function's multi-tensor twin (``torch._foreach_*`` ops).
+* ``_update(param, grad, state, hyperparameters)``: one step for one parameter, handed to a module-level
+  function that does the arithmetic one tensor at a time (the readable reference), as
+  ``adam(param, grad, ..., **hyperparameters)``;
+* ``_update_group(params, grads, states, hyperparameters)``: the same step for every parameter of a group
+  that shares a device and dtype, handed to that function's multi-tensor twin (``torch._foreach_*`` ops)
+  with the same mapping.
 
 Everything else (running the closure with gradients enabled, skipping parameters without a gradient,
 refusing sparse gradients and complex parameters, choosing between the two paths with the group's
-``foreach`` flag) lives here once.
+``foreach`` flag) lives here once, and so do the ``Args`` lines every optimizer shares (``params``,
+``maximize``, ``foreach``): a class docstring names them with torch's placeholders (``{_params_doc}``, ...)
+and :class:`ScratchOptimizer` fills them in.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Iterable
-from typing import Any
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Generic, TypeVar, cast
 
 import torch
 from torch import Tensor
@@ -30,14 +38,43 @@ __all__ = [
     "check_betas",
     "check_flag",
     "check_number",
+    "read_group",
+    "shared_args_doc",
     "use_foreach",
 ]
 
 Closure = Callable[[], Any]
 """Re-evaluates the model and returns the loss; Lightning puts forward and backward in here."""
 
+H = TypeVar("H", bound=Mapping[str, object])
+"""An optimizer's hyperparameters as its update function takes them: a ``TypedDict`` of keyword arguments."""
 
-class ScratchOptimizer(torch.optim.Optimizer):
+# The Args entries every optimizer shares, as torch/optim/optimizer.py keeps them (``_foreach_doc``, ...).
+# A class docstring puts the placeholder alone on a line of its Args section; continuation lines here are
+# indented relative to the entry's first line.
+_params_doc = "params: parameters or param groups to optimize."
+_maximize_doc = "maximize: ascend the objective instead of descending it."
+_foreach_doc = """foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
+    time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`)."""
+_SHARED_ARGS_DOCS = {"_params_doc": _params_doc, "_maximize_doc": _maximize_doc, "_foreach_doc": _foreach_doc}
+_PLACEHOLDER = re.compile(r"^([ \t]*)\{(_\w+_doc)\}[ \t]*$", re.MULTILINE)
+
+
+def shared_args_doc(doc: str) -> str:
+    """``doc`` with each line that holds only a placeholder (``{_foreach_doc}``, ...) replaced by that shared
+    Args entry, at the placeholder's indentation; an unknown placeholder raises ``KeyError``. Other braces
+    (LaTeX's) are left alone."""
+    return _PLACEHOLDER.sub(lambda match: textwrap.indent(_SHARED_ARGS_DOCS[match[2]], match[1]), doc)
+
+
+def read_group(group: Mapping[str, Any], hyperparameters: type[H], **derived: object) -> H:
+    """The ``TypedDict`` ``hyperparameters`` filled from ``group``: each key read under its own name, except
+    those ``derived`` from other values (``beta1=group["betas"][0]``, ...)."""
+    keys = hyperparameters.__annotations__
+    return cast(H, {key: derived[key] if key in derived else group[key] for key in keys})
+
+
+class ScratchOptimizer(torch.optim.Optimizer, Generic[H]):
     """Base class: closure handling, and the loop over parameters that have a gradient, one at a time or
     all of a group's at once.
 
@@ -45,8 +82,18 @@ class ScratchOptimizer(torch.optim.Optimizer):
     ``super().__init__(params, defaults)`` (``torch.optim.Optimizer``'s). Hyperparameters then live in
     ``self.param_groups`` only (never on ``self``), so param groups with different values and
     learning-rate schedulers work as with ``torch.optim``. That includes ``foreach``, each group's
-    choice of path (see :func:`use_foreach`).
+    choice of path (see :func:`use_foreach`). Each step reads a group's values once
+    (:meth:`_hyperparameters`, type ``H``) and hands the same mapping to either path.
+
+    A subclass's docstring may hold the shared Args entries as placeholders (``{_params_doc}``,
+    ``{_maximize_doc}``, ``{_foreach_doc}``, each alone on its line); they are filled in when the class is
+    created (:func:`shared_args_doc`).
     """
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:
+            cls.__doc__ = shared_args_doc(cls.__doc__)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
@@ -74,12 +121,13 @@ class ScratchOptimizer(torch.optim.Optimizer):
                 state = self.state[param]
                 if len(state) == 0:
                     state.update(self._init_state(param, group))
+            hyperparameters = self._hyperparameters(group)
             if use_foreach(group["foreach"], [*with_grad, *grads]):
                 for params, param_grads in by_device_and_dtype(with_grad, grads):
-                    self._update_group(params, param_grads, [self.state[p] for p in params], group)
+                    self._update_group(params, param_grads, [self.state[p] for p in params], hyperparameters)
             else:
                 for param, grad in zip(with_grad, grads, strict=True):
-                    self._update(param, grad, self.state[param], group)
+                    self._update(param, grad, self.state[param], hyperparameters)
         return loss
 
     def _check_supported(self, param: Tensor, grad: Tensor) -> None:
@@ -89,16 +137,21 @@ class ScratchOptimizer(torch.optim.Optimizer):
         if torch.is_complex(param):
             raise RuntimeError(f"{name} does not support complex parameters")
 
+    def _hyperparameters(self, group: dict[str, Any]) -> H:
+        """The values of ``group`` that the update function takes as keywords (all but the step count),
+        read once per step; usually ``read_group(group, ...)``."""
+        raise NotImplementedError
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         """The state of ``param`` before its first step (torch's key names)."""
         raise NotImplementedError
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: H) -> None:
         """Apply one step to ``param`` in place, updating ``state`` in place."""
         raise NotImplementedError
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], hyperparameters: H
     ) -> None:
         """:meth:`_update` for all of ``params`` at once (one device, one dtype; ``states[i]`` is ``params[i]``'s)."""
         raise NotImplementedError

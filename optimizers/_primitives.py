@@ -95,7 +95,7 @@ def ema_square_foreach_(averages: Tensors, values: Tensors, decay: float) -> Non
 
 def bias_correction(decay: float, step: float) -> float:
     r"""The weight :math:`1 - \beta^t` that a zero-initialised moving average lacks after ``t`` steps."""
-    return 1 - decay**step
+    return 1 - float(decay**step)
 
 
 def scalar_dtype() -> torch.dtype:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor
 
-from ._base import ScratchOptimizer, check_flag, check_number
+from ._base import ScratchOptimizer, check_flag, check_number, read_group
 from ._primitives import (
     Tensors,
     count_step,
@@ -25,10 +25,20 @@ from ._primitives import (
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["Adadelta", "adadelta", "adadelta_foreach"]
+__all__ = ["Adadelta", "AdadeltaHyperparameters", "adadelta", "adadelta_foreach"]
 
 
-class Adadelta(ScratchOptimizer):
+class AdadeltaHyperparameters(TypedDict):
+    """The keywords of :func:`adadelta` and :func:`adadelta_foreach` that a param group holds, read once per step."""
+
+    lr: float
+    rho: float
+    eps: float
+    weight_decay: float
+    maximize: bool
+
+
+class Adadelta(ScratchOptimizer[AdadeltaHyperparameters]):
     r"""Adadelta: the step is the gradient scaled by RMS(past updates) / RMS(gradients).
 
     With learning rate :math:`\gamma` (``lr``), decay :math:`\rho` (``rho``), :math:`\epsilon`
@@ -54,14 +64,13 @@ class Adadelta(ScratchOptimizer):
           its learning rate around 1.
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0` scaling the unit-corrected step.
         rho: decay :math:`\rho \in [0, 1]` of both moving averages.
         eps: :math:`\epsilon \ge 0` inside both square roots.
         weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
-        maximize: ascend the objective instead of descending it.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_maximize_doc}
+        {_foreach_doc}
     """
 
     def __init__(
@@ -91,25 +100,24 @@ class Adadelta(ScratchOptimizer):
         }
         super().__init__(params, defaults)
 
+    def _hyperparameters(self, group: dict[str, Any]) -> AdadeltaHyperparameters:
+        return read_group(group, AdadeltaHyperparameters)
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {"step": scalar_state(), "square_avg": zeros_like(param), "acc_delta": zeros_like(param)}
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: AdadeltaHyperparameters
+    ) -> None:
         count_step(state["step"])
-        adadelta(
-            param,
-            grad,
-            state["square_avg"],
-            state["acc_delta"],
-            lr=group["lr"],
-            rho=group["rho"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
-        )
+        adadelta(param, grad, state["square_avg"], state["acc_delta"], **hyperparameters)
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        hyperparameters: AdadeltaHyperparameters,
     ) -> None:
         count_steps([state["step"] for state in states])
         adadelta_foreach(
@@ -117,11 +125,7 @@ class Adadelta(ScratchOptimizer):
             grads,
             [state["square_avg"] for state in states],
             [state["acc_delta"] for state in states],
-            lr=group["lr"],
-            rho=group["rho"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            maximize=group["maximize"],
+            **hyperparameters,
         )
 
 

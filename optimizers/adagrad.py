@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor
 
-from ._base import ScratchOptimizer, check_flag, check_number
+from ._base import ScratchOptimizer, check_flag, check_number, read_group
 from ._primitives import (
     Tensors,
     count_step,
@@ -22,10 +22,21 @@ from ._primitives import (
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["Adagrad", "adagrad", "adagrad_foreach"]
+__all__ = ["Adagrad", "AdagradHyperparameters", "adagrad", "adagrad_foreach"]
 
 
-class Adagrad(ScratchOptimizer):
+class AdagradHyperparameters(TypedDict):
+    """The keywords of :func:`adagrad` and :func:`adagrad_foreach` that a param group holds, read once per step
+    (``initial_accumulator_value`` only shapes the state)."""
+
+    lr: float
+    lr_decay: float
+    weight_decay: float
+    eps: float
+    maximize: bool
+
+
+class Adagrad(ScratchOptimizer[AdagradHyperparameters]):
     r"""Adagrad: each coordinate's step shrinks with the sum of its squared gradients so far.
 
     With learning rate :math:`\gamma` (``lr``), learning-rate decay :math:`\eta` (``lr_decay``),
@@ -54,15 +65,14 @@ class Adagrad(ScratchOptimizer):
           are refused (torch accepts them).
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0`.
         lr_decay: :math:`\eta \ge 0`, the rate's inverse-time decay per step.
         weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
         initial_accumulator_value: :math:`s_0 \ge 0`, the accumulator's starting value.
         eps: :math:`\epsilon \ge 0`, added to the denominator.
-        maximize: ascend the objective instead of descending it.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_maximize_doc}
+        {_foreach_doc}
     """
 
     def __init__(
@@ -95,6 +105,9 @@ class Adagrad(ScratchOptimizer):
         }
         super().__init__(params, defaults)
 
+    def _hyperparameters(self, group: dict[str, Any]) -> AdagradHyperparameters:
+        return read_group(group, AdagradHyperparameters)
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         initial = group["initial_accumulator_value"]
         return {
@@ -102,32 +115,24 @@ class Adagrad(ScratchOptimizer):
             "sum": torch.full_like(param, initial, memory_format=torch.preserve_format),
         }
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        adagrad(
-            param,
-            grad,
-            state["sum"],
-            step=count_step(state["step"]),
-            lr=group["lr"],
-            lr_decay=group["lr_decay"],
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=group["maximize"],
-        )
+    def _update(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: AdagradHyperparameters
+    ) -> None:
+        adagrad(param, grad, state["sum"], step=count_step(state["step"]), **hyperparameters)
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        hyperparameters: AdagradHyperparameters,
     ) -> None:
         adagrad_foreach(
             params,
             grads,
             [state["sum"] for state in states],
             steps=count_steps([state["step"] for state in states]),
-            lr=group["lr"],
-            lr_decay=group["lr_decay"],
-            weight_decay=group["weight_decay"],
-            eps=group["eps"],
-            maximize=group["maximize"],
+            **hyperparameters,
         )
 
 

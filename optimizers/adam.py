@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor
 
-from ._base import ScratchOptimizer, check_betas, check_flag, check_number
+from ._base import ScratchOptimizer, check_betas, check_flag, check_number, read_group
 from ._primitives import (
     Tensors,
     bias_correction,
@@ -30,10 +30,24 @@ from ._primitives import (
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["Adam", "adam", "adam_foreach"]
+__all__ = ["Adam", "AdamHyperparameters", "adam", "adam_foreach"]
 
 
-class Adam(ScratchOptimizer):
+class AdamHyperparameters(TypedDict):
+    """The keywords of :func:`adam` and :func:`adam_foreach` that a param group holds, read once per step
+    (``betas`` split into ``beta1`` and ``beta2``)."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    amsgrad: bool
+    maximize: bool
+    decoupled_weight_decay: bool
+
+
+class Adam(ScratchOptimizer[AdamHyperparameters]):
     r"""Adam, optionally with AMSGrad's running maximum and decoupled weight decay.
 
     With learning rate :math:`\gamma` (``lr``), :math:`(\beta_1, \beta_2)` (``betas``),
@@ -67,17 +81,16 @@ class Adam(ScratchOptimizer):
           0.999)``. Keras' Adam has no L2 weight decay: its ``weight_decay`` is decoupled (AdamW).
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0`.
         betas: :math:`(\beta_1, \beta_2)`, each in :math:`[0, 1)`, decays of the two moments.
         eps: :math:`\epsilon \ge 0`, added to the denominator.
         weight_decay: :math:`\lambda \ge 0`; an L2 penalty added to the gradient, or, with
             ``decoupled_weight_decay``, a shrink of the weights by :math:`\gamma\lambda` (AdamW).
         amsgrad: normalise by the running maximum of the second moment.
-        maximize: ascend the objective instead of descending it.
+        {_maximize_doc}
         decoupled_weight_decay: apply weight decay to the weights directly, as AdamW does.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_foreach_doc}
     """
 
     def __init__(
@@ -113,14 +126,17 @@ class Adam(ScratchOptimizer):
         }
         super().__init__(params, defaults)
 
+    def _hyperparameters(self, group: dict[str, Any]) -> AdamHyperparameters:
+        beta1, beta2 = group["betas"]
+        return read_group(group, AdamHyperparameters, beta1=beta1, beta2=beta2)
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         state = {"step": scalar_state(), "exp_avg": zeros_like(param), "exp_avg_sq": zeros_like(param)}
         if group["amsgrad"]:
             state["max_exp_avg_sq"] = zeros_like(param)
         return state
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        beta1, beta2 = group["betas"]
+    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: AdamHyperparameters) -> None:
         adam(
             param,
             grad,
@@ -128,35 +144,24 @@ class Adam(ScratchOptimizer):
             state["exp_avg_sq"],
             state.get("max_exp_avg_sq"),
             step=count_step(state["step"]),
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
+            **hyperparameters,
         )
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        hyperparameters: AdamHyperparameters,
     ) -> None:
-        beta1, beta2 = group["betas"]
         adam_foreach(
             params,
             grads,
             [state["exp_avg"] for state in states],
             [state["exp_avg_sq"] for state in states],
-            [state["max_exp_avg_sq"] for state in states] if group["amsgrad"] else None,
+            [state["max_exp_avg_sq"] for state in states] if hyperparameters["amsgrad"] else None,
             steps=count_steps([state["step"] for state in states]),
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            amsgrad=group["amsgrad"],
-            maximize=group["maximize"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
+            **hyperparameters,
         )
 
 

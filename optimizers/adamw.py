@@ -38,16 +38,15 @@ class AdamW(Adam):
           epsilon=1e-7`` (and Keras' epsilon-hat form, see :class:`~optimizers.adam.Adam`).
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0`.
         betas: :math:`(\beta_1, \beta_2)`, each in :math:`[0, 1)`.
         eps: :math:`\epsilon \ge 0`, added to the denominator.
         weight_decay: decoupled decay :math:`\lambda \ge 0`; each step multiplies the weights by
             :math:`1 - \gamma\lambda`.
         amsgrad: normalise by the running maximum of the second moment.
-        maximize: ascend the objective instead of descending it.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_maximize_doc}
+        {_foreach_doc}
     """
 
     def __init__(

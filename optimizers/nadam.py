@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor
 
-from ._base import ScratchOptimizer, check_betas, check_flag, check_number
+from ._base import ScratchOptimizer, check_betas, check_flag, check_number, read_group
 from ._primitives import (
     Tensors,
     bias_correction,
@@ -30,10 +30,24 @@ from ._primitives import (
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["NAdam", "nadam", "nadam_foreach"]
+__all__ = ["NAdam", "NAdamHyperparameters", "nadam", "nadam_foreach"]
 
 
-class NAdam(ScratchOptimizer):
+class NAdamHyperparameters(TypedDict):
+    """The keywords of :func:`nadam` and :func:`nadam_foreach` that a param group holds, read once per step
+    (``betas`` split into ``beta1`` and ``beta2``)."""
+
+    lr: float
+    beta1: float
+    beta2: float
+    eps: float
+    weight_decay: float
+    momentum_decay: float
+    decoupled_weight_decay: bool
+    maximize: bool
+
+
+class NAdam(ScratchOptimizer[NAdamHyperparameters]):
     r"""NAdam: Adam whose first-moment step looks one momentum step ahead (Nesterov).
 
     With learning rate :math:`\gamma`, :math:`(\beta_1, \beta_2)` (``betas``), :math:`\epsilon`,
@@ -68,7 +82,7 @@ class NAdam(ScratchOptimizer):
         * Defaults: torch ``lr=2e-3, eps=1e-8``; tf.keras ``learning_rate=1e-3, epsilon=1e-7``.
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0`.
         betas: :math:`(\beta_1, \beta_2)`, each in :math:`[0, 1)`.
         eps: :math:`\epsilon \ge 0`, added to the denominator.
@@ -76,9 +90,8 @@ class NAdam(ScratchOptimizer):
         momentum_decay: :math:`\psi \ge 0`, how fast :math:`\mu_t` warms up towards :math:`\beta_1`.
         decoupled_weight_decay: shrink the weights by :math:`\gamma\lambda` instead of adding
             :math:`\lambda\theta` to the gradient (NAdamW).
-        maximize: ascend the objective instead of descending it.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_maximize_doc}
+        {_foreach_doc}
     """
 
     def __init__(
@@ -114,6 +127,10 @@ class NAdam(ScratchOptimizer):
         }
         super().__init__(params, defaults)
 
+    def _hyperparameters(self, group: dict[str, Any]) -> NAdamHyperparameters:
+        beta1, beta2 = group["betas"]
+        return read_group(group, NAdamHyperparameters, beta1=beta1, beta2=beta2)
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {
             "step": scalar_state(),
@@ -122,8 +139,9 @@ class NAdam(ScratchOptimizer):
             "exp_avg_sq": zeros_like(param),
         }
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        beta1, beta2 = group["betas"]
+    def _update(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: NAdamHyperparameters
+    ) -> None:
         nadam(
             param,
             grad,
@@ -131,20 +149,16 @@ class NAdam(ScratchOptimizer):
             state["exp_avg_sq"],
             state["mu_product"],
             step=count_step(state["step"]),
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
+            **hyperparameters,
         )
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        hyperparameters: NAdamHyperparameters,
     ) -> None:
-        beta1, beta2 = group["betas"]
         nadam_foreach(
             params,
             grads,
@@ -152,14 +166,7 @@ class NAdam(ScratchOptimizer):
             [state["exp_avg_sq"] for state in states],
             [state["mu_product"] for state in states],
             steps=count_steps([state["step"] for state in states]),
-            lr=group["lr"],
-            beta1=beta1,
-            beta2=beta2,
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum_decay=group["momentum_decay"],
-            decoupled_weight_decay=group["decoupled_weight_decay"],
-            maximize=group["maximize"],
+            **hyperparameters,
         )
 
 
@@ -240,4 +247,4 @@ def nadam_foreach(
 
 def _momentum_schedule(beta1: float, momentum_decay: float, step: float) -> float:
     r"""NAdam's momentum at step ``step``: :math:`\mu_t = \beta_1 (1 - \tfrac12\, 0.96^{t\psi})`."""
-    return beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+    return beta1 * (1.0 - 0.5 * float(0.96 ** (step * momentum_decay)))

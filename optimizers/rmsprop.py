@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor
 
-from ._base import ScratchOptimizer, check_flag, check_number
+from ._base import ScratchOptimizer, check_flag, check_number, read_group
 from ._primitives import (
     Tensors,
     count_step,
@@ -27,10 +27,22 @@ from ._primitives import (
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["RMSprop", "rmsprop", "rmsprop_foreach"]
+__all__ = ["RMSprop", "RMSpropHyperparameters", "rmsprop", "rmsprop_foreach"]
 
 
-class RMSprop(ScratchOptimizer):
+class RMSpropHyperparameters(TypedDict):
+    """The keywords of :func:`rmsprop` and :func:`rmsprop_foreach` that a param group holds, read once per step."""
+
+    lr: float
+    alpha: float
+    eps: float
+    weight_decay: float
+    momentum: float
+    centered: bool
+    maximize: bool
+
+
+class RMSprop(ScratchOptimizer[RMSpropHyperparameters]):
     r"""RMSprop, optionally centered and with momentum.
 
     With learning rate :math:`\gamma` (``lr``), smoothing :math:`\alpha` (``alpha``), :math:`\epsilon`
@@ -65,16 +77,15 @@ class RMSprop(ScratchOptimizer):
         * ``step`` is counted in the state (as torch does) though the update does not use it.
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0`.
         alpha: smoothing constant :math:`\alpha \in [0, 1]` of the moving averages.
         eps: :math:`\epsilon \ge 0`, added to the denominator.
         weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
         momentum: momentum factor :math:`\mu \ge 0`; 0 disables the buffer.
         centered: normalise by the estimated variance instead of the raw second moment.
-        maximize: ascend the objective instead of descending it.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_maximize_doc}
+        {_foreach_doc}
     """
 
     def __init__(
@@ -110,6 +121,9 @@ class RMSprop(ScratchOptimizer):
         }
         super().__init__(params, defaults)
 
+    def _hyperparameters(self, group: dict[str, Any]) -> RMSpropHyperparameters:
+        return read_group(group, RMSpropHyperparameters)
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         state = {"step": scalar_state(), "square_avg": zeros_like(param)}
         if group["momentum"] > 0:
@@ -118,7 +132,9 @@ class RMSprop(ScratchOptimizer):
             state["grad_avg"] = zeros_like(param)
         return state
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
+    def _update(
+        self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: RMSpropHyperparameters
+    ) -> None:
         count_step(state["step"])
         rmsprop(
             param,
@@ -126,32 +142,24 @@ class RMSprop(ScratchOptimizer):
             state["square_avg"],
             state.get("grad_avg"),
             state.get("momentum_buffer"),
-            lr=group["lr"],
-            alpha=group["alpha"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            centered=group["centered"],
-            maximize=group["maximize"],
+            **hyperparameters,
         )
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        hyperparameters: RMSpropHyperparameters,
     ) -> None:
         count_steps([state["step"] for state in states])
         rmsprop_foreach(
             params,
             grads,
             [state["square_avg"] for state in states],
-            [state["grad_avg"] for state in states] if group["centered"] else None,
-            [state["momentum_buffer"] for state in states] if group["momentum"] > 0 else None,
-            lr=group["lr"],
-            alpha=group["alpha"],
-            eps=group["eps"],
-            weight_decay=group["weight_decay"],
-            momentum=group["momentum"],
-            centered=group["centered"],
-            maximize=group["maximize"],
+            [state["grad_avg"] for state in states] if hyperparameters["centered"] else None,
+            [state["momentum_buffer"] for state in states] if hyperparameters["momentum"] > 0 else None,
+            **hyperparameters,
         )
 
 

@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 from torch import Tensor
 
-from ._base import ScratchOptimizer, check_flag, check_number
+from ._base import ScratchOptimizer, check_flag, check_number, read_group
 from ._primitives import Tensors, l2_penalty, l2_penalty_foreach, signed, signed_foreach
 
 if TYPE_CHECKING:
     from torch.optim.optimizer import ParamsT
 
-__all__ = ["SGD", "sgd", "sgd_foreach"]
+__all__ = ["SGD", "SGDHyperparameters", "sgd", "sgd_foreach"]
 
 
-class SGD(ScratchOptimizer):
+class SGDHyperparameters(TypedDict):
+    """The keywords of :func:`sgd` and :func:`sgd_foreach` that a param group holds, read once per step."""
+
+    lr: float
+    momentum: float
+    dampening: float
+    weight_decay: float
+    nesterov: bool
+    maximize: bool
+
+
+class SGD(ScratchOptimizer[SGDHyperparameters]):
     r"""Stochastic gradient descent with optional momentum (Polyak's heavy ball or Nesterov's).
 
     With learning rate :math:`\gamma` (``lr``), momentum :math:`\mu` (``momentum``), dampening
@@ -48,15 +59,14 @@ class SGD(ScratchOptimizer):
         * Sparse gradients are refused; ``torch.optim.SGD`` accepts them.
 
     Args:
-        params: parameters or param groups to optimize.
+        {_params_doc}
         lr: learning rate :math:`\gamma \ge 0`.
         momentum: momentum factor :math:`\mu \ge 0`; 0 disables the buffer.
         dampening: :math:`\tau \in [0, 1]`, scales the gradient's entry into the buffer by :math:`1-\tau`.
         weight_decay: L2 penalty :math:`\lambda \ge 0`, added to the gradient.
         nesterov: Nesterov momentum; needs ``momentum > 0`` and ``dampening == 0``.
-        maximize: ascend the objective instead of descending it.
-        foreach: update a group's tensors together with ``torch._foreach_*`` ops (``True``) or one at a
-            time (``False``); ``None`` picks the former when it can (see :func:`~optimizers._base.use_foreach`).
+        {_maximize_doc}
+        {_foreach_doc}
     """
 
     def __init__(
@@ -94,38 +104,25 @@ class SGD(ScratchOptimizer):
         }
         super().__init__(params, defaults)
 
+    def _hyperparameters(self, group: dict[str, Any]) -> SGDHyperparameters:
+        return read_group(group, SGDHyperparameters)
+
     def _init_state(self, param: Tensor, group: dict[str, Any]) -> dict[str, Tensor]:
         return {}  # the momentum buffer is born from the first gradient, in ``sgd``
 
-    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], group: dict[str, Any]) -> None:
-        buffer = sgd(
-            param,
-            grad,
-            state.get("momentum_buffer"),
-            lr=group["lr"],
-            momentum=group["momentum"],
-            dampening=group["dampening"],
-            weight_decay=group["weight_decay"],
-            nesterov=group["nesterov"],
-            maximize=group["maximize"],
-        )
+    def _update(self, param: Tensor, grad: Tensor, state: dict[str, Any], hyperparameters: SGDHyperparameters) -> None:
+        buffer = sgd(param, grad, state.get("momentum_buffer"), **hyperparameters)
         if buffer is not None:
             state["momentum_buffer"] = buffer
 
     def _update_group(
-        self, params: list[Tensor], grads: list[Tensor], states: list[dict[str, Any]], group: dict[str, Any]
+        self,
+        params: list[Tensor],
+        grads: list[Tensor],
+        states: list[dict[str, Any]],
+        hyperparameters: SGDHyperparameters,
     ) -> None:
-        buffers = sgd_foreach(
-            params,
-            grads,
-            [state.get("momentum_buffer") for state in states],
-            lr=group["lr"],
-            momentum=group["momentum"],
-            dampening=group["dampening"],
-            weight_decay=group["weight_decay"],
-            nesterov=group["nesterov"],
-            maximize=group["maximize"],
-        )
+        buffers = sgd_foreach(params, grads, [state.get("momentum_buffer") for state in states], **hyperparameters)
         for state, buffer in zip(states, buffers, strict=True):
             if buffer is not None:
                 state["momentum_buffer"] = buffer

@@ -21,23 +21,23 @@ from optuna.trial import TrialState
 
 from models.data import ImageDataModule
 from models.datasets import DatasetUnavailableError
-from study.cli import EVENTS_ENV
 from study.config import ConfigError, StudyConfig
-from study.console import LOG, bin_dir, header, quiet_libraries
-from study.events import Events, JsonLines
-from study.export import export_best
-from study.finish import Closing, close_parent, searched_summary
-from study.interrupts import Interrupts
-from study.progress import Progress, format_duration
-from study.report import write_report
+from study.config.cli import EVENTS_ENV
+from study.config.console import LOG, bin_dir, header, quiet_libraries
+from study.report.build import write_report
 from study.report.dashboard import artifact_dir_for
 from study.schema import OPTIMIZER
 from study.secrets import mask_url, redact, remember
-from study.session import Session, check_config, join, load_data
-from study.summary import format_table
-from study.supervisor import default_threads, supervise
-from study.train import quiet_lightning
-from study.worker import Worker, WorkerResult
+from study.training.train import quiet_lightning
+from study.workers.events import Events, JsonLines
+from study.workers.export import export_best
+from study.workers.finish import Closing, close_parent, searched_summary
+from study.workers.interrupts import Interrupts
+from study.workers.progress import Progress, format_duration
+from study.workers.session import Session, check_config, join, load_data
+from study.workers.summary import format_table
+from study.workers.supervisor import default_threads, supervise
+from study.workers.worker import Worker, WorkerResult
 
 __all__ = ["run_study"]
 
@@ -69,98 +69,118 @@ def ui_commands(config: StudyConfig, session: Session) -> list[str]:
     return lines
 
 
-def _work(
+def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: Interrupts) -> int:
+    """Everything after the options parsed: returns the exit code (``study.run.main`` handles Ctrl-C)."""
+    remember(config.storage, config.tracking_uri, config.artifact_location)
+    try:
+        device, data = _prepare(config)
+    except ConfigError as err:
+        return _refuse(prog, err, 2)
+    except DatasetUnavailableError as err:
+        return _refuse(prog, err, 1)
+    _quiet_libraries()
+    as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
+    progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
+    events: Events = JsonLines() if as_worker else progress
+    started = time.perf_counter()
+    try:
+        session = join(config, log=events.note)
+    except ConfigError as err:  # an option the existing study contradicts (checked before any write)
+        return _refuse(prog, err, 2)
+    except KeyboardInterrupt:  # interrupted while joining: nothing of this process to record
+        return interrupts.exit_code
+    result, closing = _work_and_close(config, argv, session, data, device, events, progress, interrupts, started)
+    trials = session.trials()
+    if not as_worker:
+        _print_results(config, session, trials, result, time.perf_counter() - started)
+    # the report is written once: by the worker that closed the study, or by the supervisor of --workers N
+    mine = closing.by_me or config.workers > 1
+    if config.report and closing.status is not None and mine and not result.interrupted:
+        _export(config, session, data, device, REPORTS / config.study_name)
+        _write_report(config)
+    return _exit_code(prog, trials, result, interrupts, as_worker)
+
+
+def _prepare(config: StudyConfig) -> tuple[str, ImageDataModule]:
+    """Everything checked that can be checked without writing: the options against this machine, the data."""
+    device = check_config(config)
+    return device, load_data(config, device)  # the dataset's files and --train-size, before anything is written
+
+
+def _refuse(prog: str, err: Exception, code: int) -> int:
+    print(redact(f"{prog}: error: {err}"), file=sys.stderr)
+    return code
+
+
+def _quiet_libraries() -> None:
+    quiet_libraries()
+    if not LOG.isEnabledFor(logging.DEBUG):  # -v keeps every library's lines
+        quiet_lightning()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def _work_and_close(
     config: StudyConfig,
     argv: Sequence[str],
     session: Session,
     data: ImageDataModule,
     device: str,
     events: Events,
+    progress: Progress,
     interrupts: Interrupts,
-) -> WorkerResult:
-    """This process's share of the study: one worker here, or N supervised worker processes."""
-    if config.workers > 1:
-        threads = config.threads_per_worker or default_threads(config.workers)
-        codes = supervise(argv, config.workers, threads, events, interrupts)
-        return WorkerResult(interrupted=interrupts.received is not None or any(c in (130, 143) for c in codes))
-    if config.threads_per_worker:
-        torch.set_num_threads(config.threads_per_worker)
-    worker = Worker(
-        session.parts, session.studies, session.tracker, data, device, events, interrupts, config.heartbeat_seconds
-    )
-    return worker.run(config.timeout)
-
-
-def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: Interrupts) -> int:
-    """Everything after the options parsed: returns the exit code (``study.run.main`` handles Ctrl-C)."""
-    remember(config.storage, config.tracking_uri, config.artifact_location)
-    try:
-        device = check_config(config)
-        data = load_data(config, device)  # the dataset's files and --train-size, before anything is written
-    except ConfigError as err:
-        print(redact(f"{prog}: error: {err}"), file=sys.stderr)
-        return 2
-    except DatasetUnavailableError as err:
-        print(redact(f"{prog}: error: {err}"), file=sys.stderr)
-        return 1
-    quiet_libraries()
-    if not LOG.isEnabledFor(logging.DEBUG):  # -v keeps every library's lines
-        quiet_lightning()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-    as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
-
-    progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
-    started = time.perf_counter()
+    started: float,
+) -> tuple[WorkerResult, Closing]:
+    """This process's share of the study (one worker here, or N supervised worker processes), then the parent run
+    closed if nobody else is at work, whatever happened (an interrupt, a crash)."""
     result, crashed = WorkerResult(), False
-    session: Session | None = None
-    closing = Closing(None, by_me=False)
+    supervised = config.workers > 1
+    threads = config.threads_per_worker or (default_threads(config.workers) if supervised else torch.get_num_threads())
     try:
-        events: Events = JsonLines() if as_worker else progress
-        try:
-            session = join(config, log=events.note)
-        except ConfigError as err:  # an option the existing study contradicts (checked before any write)
-            print(redact(f"{prog}: error: {err}"), file=sys.stderr)
-            return 2
-        if not as_worker:
-            threads = config.threads_per_worker or (
-                default_threads(config.workers) if config.workers > 1 else torch.get_num_threads()
-            )
+        if isinstance(events, Progress):  # not a supervised worker, whose supervisor prints the header
             for line in header(config, device, threads, data.num_train_samples, data.num_val_samples):
                 LOG.info(line)
         progress.n_trials = session.queued
-        result = _work(config, argv, session, data, device, events, interrupts)
+        if supervised:
+            codes = supervise(argv, config.workers, threads, events, interrupts)
+            result.interrupted = interrupts.received is not None or any(c in (130, 143) for c in codes)
+        else:
+            if config.threads_per_worker:
+                torch.set_num_threads(config.threads_per_worker)
+            parts, studies, tracker = session.parts, session.studies, session.tracker
+            worker = Worker(parts, studies, tracker, data, device, events, interrupts, config.heartbeat_seconds)
+            result = worker.run(config.timeout)
     except KeyboardInterrupt:
         result.interrupted = True
     except BaseException:
         crashed = True  # the parent run must not read FINISHED after a crash
         raise
     finally:
-        if session is not None:
-            with interrupts.held():
-                wall = time.perf_counter() - started
-                flags = {"interrupted": result.interrupted, "timed_out": result.timed_out, "crashed": crashed}
-                closing = close_parent(session, wall, **flags)
-    if session is None:  # interrupted while joining: nothing of this process to record
-        return interrupts.exit_code
+        with interrupts.held():
+            wall = time.perf_counter() - started
+            flags = {"interrupted": result.interrupted, "timed_out": result.timed_out, "crashed": crashed}
+            closing = close_parent(session, wall, **flags)
+    return result, closing
 
-    trials = session.trials()
-    if not as_worker:
-        wall = time.perf_counter() - started
-        print(
-            f"\nstudy {config.study_name!r} ({config.protocol}): {len(trials)} trials in all, this run took "
-            f"{format_duration(wall)}"
-        )
-        print(format_table(searched_summary(trials, config.optimizers)))
-        if result.timed_out:
-            print(timeout_sentence(config, trials))
-        print()
-        print("\n".join(ui_commands(config, session)), flush=True)
-    # the report is written once: by the worker that closed the study, or by the supervisor of --workers N
-    mine = closing.by_me or config.workers > 1
-    if config.report and closing.status is not None and mine and not result.interrupted:
-        folder = REPORTS / config.study_name
-        _export(config, session, data, device, folder)
-        _write_report(config)
+
+def _print_results(
+    config: StudyConfig, session: Session, trials: Sequence[optuna.trial.FrozenTrial], result: WorkerResult, wall: float
+) -> None:
+    """The summary table, what a timeout cost, and the commands that open the UIs."""
+    print(
+        f"\nstudy {config.study_name!r} ({config.protocol}): {len(trials)} trials in all, this run took "
+        f"{format_duration(wall)}"
+    )
+    print(format_table(searched_summary(trials, config.optimizers)))
+    if result.timed_out:
+        print(timeout_sentence(config, trials))
+    print()
+    print("\n".join(ui_commands(config, session)), flush=True)
+
+
+def _exit_code(
+    prog: str, trials: Sequence[optuna.trial.FrozenTrial], result: WorkerResult, interrupts: Interrupts, as_worker: bool
+) -> int:
+    """130/143 after an interrupt, 1 when no trial completed, else 0."""
     if result.interrupted:
         if not as_worker:
             print("interrupted: the running trials are recorded as FAIL in Optuna and MLflow", file=sys.stderr)

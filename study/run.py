@@ -14,11 +14,11 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from study.cli import build_parser, parse_command_line, worker_argv
 from study.config import ConfigError
-from study.console import setup_logging
-from study.interrupts import Interrupts
+from study.config.cli import build_parser, parse_command_line, worker_argv
+from study.config.console import setup_logging
 from study.secrets import install_log_filter, redact
+from study.workers.interrupts import Interrupts
 
 __all__ = ["main"]
 

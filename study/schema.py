@@ -2,7 +2,7 @@
 
 A trial lives in both stores. Optuna holds its parameters (the searched values, under the names below),
 its state and a few user attributes; MLflow holds a child run with the same parameters, the per-epoch
-curves and the final metrics. The keys here are the only spelling of those names: the objective writes
+curves and the final metrics. The keys here are the only spelling of those names: the trial runner writes
 them, recovery and the report read them.
 """
 
@@ -29,15 +29,28 @@ if TYPE_CHECKING:  # the command line imports this module: keep it free of Optun
     from optuna.trial import FrozenTrial
 
 __all__ = [
-    "GIT_DIRTY_TAG",
+    "ALL_SAMPLES",
     "BATCH_SIZE",
+    "BEST_BATCH_SIZE_TAG",
+    "BEST_LR_TAG",
+    "BEST_OPTIMIZER_TAG",
+    "BEST_RUN_TAG",
+    "BEST_TRIAL_TAG",
+    "BEST_VAL_ACC",
+    "BETA1_PREFIX",
+    "COMPILE",
     "COMPLETE",
     "CONFIG_PARAM_PREFIX",
+    "CONVENTIONS",
     "CUMULATIVE_SECONDS",
+    "DATASET",
+    "DEFAULTS",
+    "DEVICE",
     "ELAPSED_SECONDS",
     "EPOCHS",
     "EPOCH_SECONDS",
     "FAIL",
+    "FAILED",
     "FINAL_BEST_VAL_ACC",
     "FINAL_EPOCHS",
     "FINAL_FIT_SECONDS",
@@ -46,19 +59,35 @@ __all__ = [
     "FINAL_SUFFIX",
     "FINAL_TEST_ACC",
     "FINAL_TEST_LOSS",
+    "FINISHED",
+    "FIT_SECONDS",
+    "FIXED_PARAMS_ATTR",
+    "FIXED_PARAM_PREFIXES",
+    "FUSED_SLOTS",
+    "GIT_DIRTY_TAG",
     "GRACE_BEATS",
     "HEARTBEAT",
-    "FIT_SECONDS",
+    "INTERRUPTED",
+    "KERAS_CONVENTION",
+    "KILLED",
+    "LAST_RUN_SECONDS",
     "LR",
+    "MAX_EPOCHS",
     "MILESTONES",
     "MLFLOW_STATUS",
+    "MODEL",
+    "MODEL_PARAMETERS",
+    "MOMENTUM_PREFIX",
+    "NORMALIZE",
+    "OBJECTIVE_NAME",
+    "ONE_MINUS_BETA2_PREFIX",
     "OPTIMIZER",
     "OPTIMIZER_PARAM_PREFIX",
     "PARENT_ROLE",
     "PARENT_RUN_ATTR",
+    "PRECISION",
     "PROTOCOLS",
     "PROTOCOL_ATTR",
-    "SPLIT_SEED_ATTR",
     "PRUNED",
     "REASON_TAG",
     "REPEAT_ROLES",
@@ -69,32 +98,44 @@ __all__ = [
     "RUN_ID_ATTR",
     "SAMPLES_PER_SECOND",
     "SEARCH",
+    "SEARCHABLE",
     "SEARCH_ROLE",
     "SEED",
     "SEED_PROTOCOL",
     "SEED_ROLE",
+    "SPLIT_SEED_ATTR",
     "STATE_REASON",
     "STATE_TAG",
+    "STOP_TAG",
     "STUDY_TAG",
+    "SUMMARY_ARTIFACT",
     "TEST_ACC",
     "TEST_ACC_METRIC",
     "TEST_LOSS",
     "TEST_LOSS_METRIC",
     "TEST_PREFIX",
+    "TORCH_CONVENTION",
     "TRACKING_URI_ATTR",
     "TRAIN_ACC",
     "TRAIN_LOSS",
+    "TRAIN_SAMPLES",
+    "TRAIN_SIZE",
+    "TRIALS_COMPLETE",
+    "TRIALS_FAILED",
+    "TRIALS_PRUNED",
+    "TRIALS_WAITING",
     "TRIAL_ROLE",
     "TRIAL_TAG",
     "TUNED",
+    "VALIDATE_ON_TEST",
     "VAL_ACC",
     "VAL_LOSS",
     "VAL_PREDICTED_CLASSES",
     "WAITING",
     "WORKER",
-    "FUSED_SLOTS",
     "best",
     "best_trial",
+    "best_val_acc_of",
     "config_param",
     "epochs_to_key",
     "lr_param",
@@ -108,6 +149,23 @@ SEARCH = "search"  # one adaptive search over every optimizer
 SEED_PROTOCOL = "seed"  # the article's defaults, once per optimizer and seed
 TUNED = "tuned"  # an equal budget per optimizer, then its best configuration retrained with several seeds
 PROTOCOLS = (SEARCH, SEED_PROTOCOL, TUNED)
+
+# The optimizers a study can compare: the names of ``optimizers.registry`` (a test checks they agree), spelled here
+# so that parsing the command line does not import torch.
+SEARCHABLE: tuple[str, ...] = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamw",
+    "nadam",
+)
+# Where the hyperparameters a trial does not search come from: PyTorch's constructor defaults or tf.keras 2.x's.
+TORCH_CONVENTION, KERAS_CONVENTION = "torch", "keras"
+CONVENTIONS = (TORCH_CONVENTION, KERAS_CONVENTION)
 
 SEARCH_ROLE = "search"  # a trial whose configuration a sampler chose
 SEED_ROLE = "seed"  # the seed protocol's fixed configuration, one seed
@@ -145,6 +203,28 @@ def lr_param(optimizer: str) -> str:
     return f"{LR}_{optimizer}"
 
 
+# The other searchable values (``--search-extras``), each an Optuna parameter of its own optimizer: PREFIX + name.
+MOMENTUM_PREFIX = "momentum_"  # SGD's momentum
+BETA1_PREFIX = "beta1_"  # the Adam family's beta1
+ONE_MINUS_BETA2_PREFIX = "one_minus_beta2_"  # 1 - beta2, searched on a log scale
+FIXED_PARAM_PREFIXES = (LR + "_", MOMENTUM_PREFIX, BETA1_PREFIX, ONE_MINUS_BETA2_PREFIX)
+
+# A trial's MLflow params besides the searched values: what it trained on and how (the report reads them back).
+DEFAULTS = "defaults"  # the convention of the values not searched
+DATASET = "dataset"
+TRAIN_SIZE = "train_size"  # the --train-size asked for ("all" when none)
+TRAIN_SAMPLES = "train_samples"  # the training images the trial saw per epoch
+VALIDATE_ON_TEST = "validate_on_test"
+NORMALIZE = "normalize"
+MODEL = "model"  # the network's class name
+MODEL_PARAMETERS = "model_parameters"  # its trainable parameters
+MAX_EPOCHS = "max_epochs"
+DEVICE = "device"
+PRECISION = "precision"
+COMPILE = "compile"
+ALL_SAMPLES = "all"  # TRAIN_SIZE when the whole training split trains
+
+
 # ---------------------------------------------------------------- Optuna trial user attributes
 ROLE = "role"  # SEARCH_ROLE, SEED_ROLE or FINAL_ROLE (also an MLflow param)
 SEED = "seed"  # the trial's training seed (also an MLflow param)
@@ -156,9 +236,13 @@ TEST_ACC = "test_acc"  # a final retraining's held-out test accuracy, evaluated 
 TEST_LOSS = "test_loss"
 WORKER = "worker"  # "host:pid" of the process running the trial
 FUSED_SLOTS = "fused_slots"  # trials trained together in the trial's stack (Optuna attr and MLflow tag; 1: alone)
-HEARTBEAT = "heartbeat"  # seconds since the epoch, refreshed while the trial trains (study.liveness)
+HEARTBEAT = "heartbeat"  # seconds since the epoch, refreshed while the trial trains (study.workers.liveness)
 GRACE_BEATS = 5  # a RUNNING trial silent for this many heartbeat intervals is failed and retried
 RETRY_OF = "retry_of"  # the number of the trial whose configuration this one runs again
+# Where ``Study.enqueue_trial`` keeps a queued trial's values (an Optuna system attribute; study.records reads it)
+FIXED_PARAMS_ATTR = "fixed_params"
+OBJECTIVE_NAME = "val_acc"  # the study's metric name in Optuna (the dashboard shows it): the best validation accuracy
+INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"  # the reason a trial stopped by a signal is recorded with
 
 # ---------------------------------------------------------------- Optuna study user attributes
 PROTOCOL_ATTR = "protocol"
@@ -175,10 +259,33 @@ TRIAL_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.trial_state"
 REASON_TAG = "optuna.state_reason"
 GIT_DIRTY_TAG = "git.dirty"  # beside mlflow.source.git.commit: "true" when the run's code was not that commit
+STOP_TAG = "optimizer_study.stop_reason"  # the parent run's: why the study stopped
 # Optuna's trial states by name (TrialState.<X>.name), as the MLflow state tag and the report hold them.
 COMPLETE, PRUNED, FAIL, RUNNING, WAITING = "COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"
-# A pruned trial is KILLED and a failed one FAILED in MLflow: never a plain FINISHED.
-MLFLOW_STATUS = {COMPLETE: "FINISHED", PRUNED: "KILLED", FAIL: "FAILED", RUNNING: "RUNNING"}
+# MLflow's run statuses. A pruned trial is KILLED and a failed one FAILED: never a plain FINISHED. The parent run
+# is FINISHED when the budget is met, KILLED when trials were left queued, FAILED after a crash.
+FINISHED, KILLED, FAILED = "FINISHED", "KILLED", "FAILED"
+MLFLOW_STATUS = {COMPLETE: FINISHED, PRUNED: KILLED, FAIL: FAILED, RUNNING: RUNNING}
+
+# ---------------------------------------------------------------- the parent run's end-of-study records
+TRIALS_COMPLETE = "trials/complete"  # metrics: trial counts by state
+TRIALS_PRUNED = "trials/pruned"
+TRIALS_FAILED = "trials/failed"
+TRIALS_WAITING = "trials/waiting"
+LAST_RUN_SECONDS = "study/last_run_seconds"  # wall seconds of the invocation that closed the study
+BEST_VAL_ACC = "best/val_acc"  # the best trial's value; BEST_VAL_ACC.<optimizer> each optimizer's best
+BEST_TRIAL_TAG = "best.trial_number"  # tags naming the best trial
+BEST_OPTIMIZER_TAG = "best.optimizer"
+BEST_BATCH_SIZE_TAG = "best.batch_size"
+BEST_LR_TAG = "best.lr"
+BEST_RUN_TAG = "best.mlflow_run_id"
+SUMMARY_ARTIFACT = "summary.json"  # the per-optimizer table and the best trial, as JSON
+
+
+def best_val_acc_of(optimizer: str) -> str:
+    """The parent run's metric holding ``optimizer``'s best validation accuracy."""
+    return f"{BEST_VAL_ACC}.{optimizer}"
+
 
 # ---------------------------------------------------------------- metrics
 CUMULATIVE_SECONDS = "time/cumulative_seconds"  # wall seconds since fit start, validation included

@@ -33,8 +33,8 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlparse
 
-from study.cli import OneLineParser, add_store_options, parse_reader_args
 from study.config import ConfigError, StudyConfig
+from study.config.cli import OneLineParser, add_store_options, parse_reader_args
 from study.secrets import mask_url, redact, secrets_in
 
 __all__ = ["build_parser", "main"]
@@ -66,7 +66,6 @@ def build_parser(d: StudyConfig | None = None) -> OneLineParser:
         description="Start the MLflow UI and the Optuna dashboard of a study, print the addresses that open it, and "
         "stop both on Ctrl-C.",
     )
-    p.add_argument("--study-name", metavar="NAME", default=d.study_name, help=f"(default {d.study_name})")
     add_store_options(p, d)
     p.add_argument("--host", default="127.0.0.1", help="address both servers listen on (default 127.0.0.1)")
     p.add_argument("--mlflow-port", metavar="PORT", default="5000", help="(default 5000)")
@@ -166,9 +165,9 @@ def dashboard_study_id(storage_url: str, name: str) -> int:
     """The id of the study's page in the dashboard: NAME itself, else the tuned protocol's NAME.final."""
     import optuna
 
-    from study.locks import local_file
+    from study.records.locks import local_file
+    from study.records.stores import open_storage, study_names
     from study.report.dashboard import main_study
-    from study.stores import open_storage, study_names
 
     accepted = "the Optuna storage the study ran with"
     path = local_file(storage_url)
@@ -204,7 +203,7 @@ def parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
             "--tracking-uri", f"got {shown!r}, a file store MLflow 3 refuses; accepted: {_ACCEPTED_TRACKING}"
         )
     if _is_server(tracking_uri):
-        from study.stores import check_tracking_uri
+        from study.records.stores import check_tracking_uri
 
         check_tracking_uri(tracking_uri)  # answers within seconds, instead of MLflow's minutes of retries
     elif not _holds_table("--tracking-uri", tracking_uri, "experiments", _ACCEPTED_TRACKING):
@@ -222,8 +221,8 @@ def parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
 def _find_parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
     from mlflow import MlflowClient
 
+    from study.records.tracking import StudyTracker, find_parent_run
     from study.schema import PARENT_ROLE, ROLE_TAG, STUDY_TAG
-    from study.tracking import StudyTracker, find_parent_run
 
     client = MlflowClient(tracking_uri)
     shown = mask_url(tracking_uri)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.error import URLError
 
 import pytest
 
@@ -18,6 +20,16 @@ def mnist_data_dir() -> Path:
     if not (raw / "train-images-idx3-ubyte.gz").exists() and not (raw / "train-images-idx3-ubyte").exists():
         pytest.fail(f"MNIST files missing in {raw}: run `make data` (copies them from ../shared/data)")
     return DATA_DIR
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any download attempt fails as it does without network."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise URLError("[Errno -2] Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -22,10 +22,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
-def wait_for_http(url: str, proc: subprocess.Popen, timeout: float) -> None:
+def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -89,7 +90,10 @@ def temporary_postgres(*databases: str, password: str | None = None) -> Iterator
     if as_user:
         shutil.chown(base, "postgres", "postgres")
     data, port = base / "data", free_port()
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True)  # noqa: E731
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*as_user, *cmd], check=True, capture_output=True)
+
     auth = ["-A", "trust"]
     if password is not None:
         secret = base / "pwfile"
@@ -151,7 +155,9 @@ def start_together(argvs: list[list[str]], env: dict[str, str] | None = None) ->
     deadline = time.monotonic() + 300
     while len(list(ready.iterdir())) < len(procs):
         assert time.monotonic() < deadline, "the workers never got ready"
-        assert all(p.poll() is None for p in procs), [p.stdout.read() for p in procs if p.poll() is not None]
+        assert all(p.poll() is None for p in procs), [
+            p.stdout.read() for p in procs if p.poll() is not None and p.stdout is not None
+        ]
         time.sleep(0.05)
     go.touch()
     return procs
@@ -166,7 +172,10 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
     """
     import optuna
     from mlflow import MlflowClient
+    from mlflow.entities import Run
 
+    from study.records.stores import open_storage, study_names
+    from study.records.tracking import child_runs
     from study.schema import (
         MLFLOW_STATUS,
         PARENT_ROLE,
@@ -177,8 +186,6 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
         STUDY_TAG,
         TRIAL_TAG,
     )
-    from study.stores import open_storage, study_names
-    from study.tracking import child_runs
 
     problems = []
     storage = open_storage(storage_url)
@@ -192,7 +199,7 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
         return [f"{len(parents)} parent runs"]
     parent = parents[0]
     runs = child_runs(client, found.experiment_id, parent.info.run_id)
-    by_key: dict[tuple[str, int], list] = {}
+    by_key: dict[tuple[str, int], list[Run]] = {}
     for run in runs:
         by_key.setdefault((run.data.tags.get(STUDY_TAG, ""), int(run.data.tags.get(TRIAL_TAG, "-1"))), []).append(run)
     seen = set()

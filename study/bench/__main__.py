@@ -13,7 +13,7 @@ from typing import Any
 from study.bench.output import render
 from study.bench.runner import Arm, interleave, keras_available, load_average, machine, study_run_seconds
 from study.bench.throughput import CONFIGS
-from study.supervisor import default_threads
+from study.workers.supervisor import default_threads
 
 FULL: dict[str, Any] = {
     "rounds": 5,

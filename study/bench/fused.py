@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 
 from models.data import ImageDataModule
-from study.fused import train_fused
-from study.search_space import default_hyperparameters
-from study.train import TrialSpec, train
+from study.design.search_space import default_hyperparameters
+from study.training.fused import train_fused
+from study.training.train import TrialSpec, train
 
 __all__ = ["fused_set"]
 

@@ -20,10 +20,10 @@ from models.cnn import ArticleCNN
 from models.data import ImageDataModule
 from optimizers.registry import build_optimizer
 from study.bench.runner import fresh_study_args
-from study.cli import parse_config
-from study.interrupts import Interrupts
-from study.session import join, load_data
-from study.worker import Worker
+from study.config.cli import parse_config
+from study.workers.interrupts import Interrupts
+from study.workers.session import join, load_data
+from study.workers.worker import Worker
 
 __all__ = ["raw_loop", "study_trial"]
 
@@ -71,7 +71,7 @@ def raw_loop(data_dir: str | None, batch_size: int, train_size: int, epochs: int
         net.train()
         for x, y in data.train_dataloader():
             optimizer.zero_grad()
-            F.cross_entropy(net(x), y).backward()
+            torch.autograd.backward(F.cross_entropy(net(x), y))
             optimizer.step()
         net.eval()
         with torch.no_grad():

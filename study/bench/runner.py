@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from study.environment import PROJECT_ROOT, device_name
+from study.records.environment import PROJECT_ROOT, device_name
 
 __all__ = ["KERAS_PYTHON", "Arm", "Series", "fresh_study_args", "interleave", "machine", "study_run_seconds"]
 

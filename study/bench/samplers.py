@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 import optuna
 
+from study.records.stores import open_storage
 from study.run import main as run
-from study.stores import open_storage
 
 __all__ = ["main"]
 

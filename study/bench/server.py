@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from study.bench import fused, overhead, steps, throughput
-from study.train import quiet_lightning
+from study.training.train import quiet_lightning
 
 __all__ = ["KINDS", "main"]
 

@@ -17,10 +17,10 @@ from torchvision.transforms import ToTensor
 
 from models.data import ImageDataModule
 from models.datasets import get_dataset_spec, resolve_data_dir, torchvision_dataset
-from study.allocator import keep_freed_memory
+from study.design.search_space import default_hyperparameters
 from study.schema import SAMPLES_PER_SECOND
-from study.search_space import default_hyperparameters
-from study.train import TrialSpec, train
+from study.training.allocator import keep_freed_memory
+from study.training.train import TrialSpec, train
 
 __all__ = ["FLOP_PER_SAMPLE", "article_layout_cnn", "gemm_gflops", "ours", "plain"]
 
@@ -30,11 +30,11 @@ FLOP_PER_SAMPLE = 2 * (2 * 26 * 26 * 32 * 9 + 3 * 5408 * 256 + 3 * 256 * 10)  # 
 
 
 def ours(data_dir: str | None, batch_size: int, steps: int) -> float:
-    """The study's own training step: ``study.train.train`` on device-resident data with our Adam.
+    """The study's own training step: ``study.training.train.train`` on device-resident data with our Adam.
 
     Two epochs of ``steps`` steps each; the second epoch's training throughput (validation excluded).
     """
-    keep_freed_memory()  # as a study worker does (study.allocator); this arm runs in a process of its own
+    keep_freed_memory()  # as a study worker does (study.training.allocator); this arm runs in a process of its own
     data = ImageDataModule("mnist", data_dir=data_dir, train_size=batch_size * steps, seed=0)
     data.prepare_data()
     data.setup("fit")
@@ -74,7 +74,7 @@ def plain(data_dir: str | None, batch_size: int, steps: int, warmup: int = 10) -
         if index == warmup + steps:
             break
         optimizer.zero_grad()
-        F.cross_entropy(net(x), y).backward()
+        torch.autograd.backward(F.cross_entropy(net(x), y))
         optimizer.step()
     return steps * batch_size / (time.perf_counter() - started)
 

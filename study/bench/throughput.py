@@ -29,12 +29,12 @@ from models.datasets import get_dataset_spec, resolve_data_dir, torchvision_data
 from study.bench.overhead import _Quiet
 from study.bench.runner import fresh_study_args
 from study.bench.steps import article_layout_cnn
-from study.cli import parse_config
-from study.interrupts import Interrupts
+from study.config.cli import parse_config
+from study.records.stores import open_storage
 from study.schema import BATCH_SIZE, OPTIMIZER, lr_param
-from study.session import join, load_data
-from study.stores import open_storage
-from study.worker import Worker
+from study.workers.interrupts import Interrupts
+from study.workers.session import join, load_data
+from study.workers.worker import Worker
 
 __all__ = ["CONFIGS", "peer_set", "study_set"]
 
@@ -48,7 +48,9 @@ CONFIGS: tuple[tuple[str, float, int], ...] = (
 _TORCH = {"adam": ("Adam", {}), "sgd": ("SGD", {}), "rmsprop": ("RMSprop", {}), "momentum": ("SGD", {"momentum": 0.9})}
 
 
-def study_set(data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int) -> dict:
+def study_set(
+    data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int
+) -> dict[str, Any]:
     """The configurations enqueued in a fresh study and run by one of its workers."""
     folder = tempfile.mkdtemp(prefix="bench-study-")
     names = sorted({c[0] for c in configs})
@@ -76,7 +78,8 @@ class _PeerNet(L.LightningModule):
         self.optimizer_name, self.lr = optimizer, lr
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        logits: torch.Tensor = self.net(x)
+        return logits
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         x, y = batch
@@ -92,7 +95,8 @@ class _PeerNet(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         name, extra = _TORCH[self.optimizer_name]
-        return getattr(torch.optim, name)(self.parameters(), lr=self.lr, **extra)
+        optimizer: torch.optim.Optimizer = getattr(torch.optim, name)(self.parameters(), lr=self.lr, **extra)
+        return optimizer
 
 
 class _PeerData(L.LightningDataModule):
@@ -105,10 +109,10 @@ class _PeerData(L.LightningDataModule):
         train, val = split_indices(len(mnist), 5000, 0, self.train_size)  # the study's own split
         self.train, self.val = Subset(mnist, train.tolist()), Subset(mnist, val.tolist())
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader[Any]:
         return DataLoader(self.train, batch_size=self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader[Any]:
         return DataLoader(self.val, batch_size=self.batch_size)
 
 
@@ -126,7 +130,9 @@ class _PruneCallback(L.Callback):
             raise optuna.TrialPruned()
 
 
-def peer_set(data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int) -> dict:
+def peer_set(
+    data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int
+) -> dict[str, Any]:
     """The configurations enqueued in a study run the way Optuna's Lightning example runs one."""
     folder = tempfile.mkdtemp(prefix="bench-peer-")
     study = optuna.create_study(direction="maximize", storage=f"sqlite:///{folder}/optuna.db")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from study.design.search_space import default_hyperparameters
 from study.report.importance import Importance, importance
 from study.report.lr_range import at_edge, searched_range
 from study.report.power import SeedsNeeded, seeds_needed
@@ -21,7 +22,6 @@ from study.report.tables import (
     seed_rows,
 )
 from study.schema import COMPLETE, FINAL_ROLE, LR, SEED_PROTOCOL, VAL_ACC, best
-from study.search_space import default_hyperparameters
 
 __all__ = ["LrFinding", "ReportContent", "Significance", "analyse"]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
+from study.records.stores import open_storage
 from study.report.analysis import analyse
 from study.report.dashboard import publish
 from study.report.figures import write_figures
@@ -18,7 +19,6 @@ from study.report.load import load_study_data
 from study.report.markdown import render
 from study.report.trials_csv import write_trials_csv
 from study.secrets import redact
-from study.stores import open_storage
 
 __all__ = ["ARTIFACT_PATH", "write_report"]
 

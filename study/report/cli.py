@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from study.cli import OneLineParser, add_store_options, parse_reader_args
 from study.config import ConfigError, StudyConfig
+from study.config.cli import OneLineParser, add_store_options, parse_reader_args
 from study.report.build import write_report
 from study.secrets import redact
 
@@ -20,8 +20,7 @@ def build_parser(d: StudyConfig | None = None) -> OneLineParser:
         prog="python -m study.report",
         description="Write the comparison report of a study (report.md, figures/, trials.csv) and log it to MLflow.",
     )
-    p.add_argument("--study-name", required=True, help="the study to report on (NAME; its NAME.* sub-studies too)")
-    add_store_options(p, d)
+    add_store_options(p, d, study_required=True)
     p.add_argument("--out", metavar="DIR", help="output folder (default reports/NAME)")
     return p
 
@@ -30,8 +29,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_reader_args(build_parser, argv)
     if args is None:
         return 2
-    if not args.study_name.strip():
-        build_parser().error("--study-name: must not be empty")
     try:
         report = write_report(
             args.study_name, args.storage, args.tracking_uri, args.experiment, args.out or f"reports/{args.study_name}"

@@ -19,7 +19,7 @@ import optuna
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from optuna.storages import BaseStorage
 
-from study.locks import local_file
+from study.records.locks import local_file
 from study.report.analysis import ReportContent
 from study.report.figures import CURVES, SEEDS
 from study.report.lr_range import EDGE_WARNING

@@ -17,7 +17,9 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial
 
 from study.config import ConfigError
-from study.locks import local_file
+from study.records.locks import local_file
+from study.records.stores import check_storage, check_tracking_uri, open_storage, study_names
+from study.records.tracking import child_runs, find_parent_run
 from study.report.records import CURVE_KEYS, StudyData, TrialRecord
 from study.schema import (
     BATCH_SIZE,
@@ -52,8 +54,6 @@ from study.schema import (
     lr_param,
 )
 from study.secrets import mask_url
-from study.stores import check_storage, check_tracking_uri, open_storage, study_names
-from study.tracking import child_runs, find_parent_run
 
 __all__ = ["load_study_data", "local_file", "open_checked_storage"]
 

@@ -10,9 +10,9 @@ import ast
 import math
 from collections.abc import Mapping, Sequence
 
+from study.design.search_space import LR_RANGES
 from study.report.records import TrialRecord
 from study.schema import config_param
-from study.search_space import LR_RANGES
 
 __all__ = ["EDGE_FRACTION", "EDGE_WARNING", "at_edge", "searched_range"]
 

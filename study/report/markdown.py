@@ -11,9 +11,9 @@ from pathlib import Path
 
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
-from study.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
-from study.console import bin_dir
+from study.config.console import bin_dir
 from study.report.analysis import ReportContent
+from study.report.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
 from study.report.importance import Importance
 from study.report.lr_range import EDGE_WARNING
@@ -391,7 +391,7 @@ def importance_section(imp: Importance | None) -> str:
 
 
 def _winner(folder: Path | None) -> str:
-    """The study's best configuration, exported beside the report (``study.export``), if it was."""
+    """The study's best configuration, exported beside the report (``study.workers.export``), if it was."""
     best = folder / "best.toml" if folder else None
     if best is None or not best.exists():
         return ""

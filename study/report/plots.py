@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from study.article import ARTICLE_VAL_ACC
+from study.report.article import ARTICLE_VAL_ACC
 from study.report.lr_range import EDGE_FRACTION, EDGE_WARNING
 from study.report.records import TrialRecord
 from study.report.stats import Spread

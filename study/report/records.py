@@ -10,8 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from study.schema import CUMULATIVE_SECONDS, REPEAT_ROLES, SAMPLES_PER_SECOND, VAL_ACC, VAL_LOSS
-from study.search_space import SEARCHABLE
+from study.schema import CUMULATIVE_SECONDS, REPEAT_ROLES, SAMPLES_PER_SECOND, SEARCHABLE, VAL_ACC, VAL_LOSS
 
 __all__ = ["CURVE_KEYS", "StudyData", "TrialRecord", "by_optimizer", "ordered_optimizers"]
 

@@ -13,7 +13,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from study.search_space import SEARCHABLE
+from study.schema import SEARCHABLE
 
 __all__ = ["colour", "new_figure", "save"]
 

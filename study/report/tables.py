@@ -10,7 +10,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from study.article import ARTICLE_EPOCHS, ARTICLE_VAL_ACC, article_val_acc
+from study.report.article import ARTICLE_EPOCHS, ARTICLE_VAL_ACC, article_val_acc
 from study.report.records import StudyData, TrialRecord, by_optimizer
 from study.schema import (
     COMPLETE,

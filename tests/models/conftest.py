@@ -11,12 +11,10 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pickle
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.error import URLError
 
 import lightning as L
 import numpy as np
@@ -40,16 +38,6 @@ def one_cpu_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-@pytest.fixture
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any download attempt fails as it does without network."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise URLError("[Errno -2] Name or service not known")
-
-    monkeypatch.setattr(urllib.request, "urlopen", refuse)
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import lightning as L
 import pytest
@@ -14,6 +15,9 @@ from models.classifier import ImageClassifier
 from models.cnn import ArticleCNN
 from models.device_batches import DeviceBatches
 
+if TYPE_CHECKING:
+    from models.conftest import MemoryLogger
+
 
 def tiny_batches(n: int, batch_size: int, seed: int) -> DeviceBatches:
     g = torch.Generator().manual_seed(seed)
@@ -22,7 +26,7 @@ def tiny_batches(n: int, batch_size: int, seed: int) -> DeviceBatches:
     return DeviceBatches(images, labels, None, batch_size)
 
 
-def frozen_sgd(params):  # type: ignore[no-untyped-def]
+def frozen_sgd(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
     return torch.optim.SGD(params, lr=0.0)  # the model stays fixed: metrics are a function of the data
 
 
@@ -38,7 +42,7 @@ def hand_metrics(net: nn.Module, batches: DeviceBatches) -> tuple[float, float, 
 
 
 def test_logged_epoch_metrics_are_exact_sample_weighted_means(
-    make_trainer: Callable[..., L.Trainer], memory_logger
+    make_trainer: Callable[..., L.Trainer], memory_logger: MemoryLogger
 ) -> None:
     torch.manual_seed(0)
     net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
@@ -99,10 +103,10 @@ def test_logged_epoch_metrics_are_exact_sample_weighted_means(
 def test_optimizer_factory_and_epoch_scheduler(make_trainer: Callable[..., L.Trainer]) -> None:
     seen: list[list[nn.Parameter]] = []
 
-    def factory(params):  # type: ignore[no-untyped-def]
-        params = list(params)
-        seen.append(params)
-        return torch.optim.SGD(params, lr=0.1)
+    def factory(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
+        listed = list(params)
+        seen.append(listed)
+        return torch.optim.SGD(listed, lr=0.1)
 
     def scheduler(optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
@@ -128,17 +132,17 @@ class _Clock:
 
 
 def test_validation_time_is_not_training_time(
-    make_trainer: Callable[..., L.Trainer], memory_logger, monkeypatch
+    make_trainer: Callable[..., L.Trainer], memory_logger: MemoryLogger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = _Clock()
     monkeypatch.setattr("models.classifier.time.perf_counter", clock)
 
     class TimedSteps(ImageClassifier):
-        def training_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
             clock.now += 1.0  # each training step "takes" a second
             return super().training_step(batch, batch_idx)
 
-        def validation_step(self, batch, batch_idx):  # type: ignore[no-untyped-def]
+        def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
             clock.now += 50.0  # and validation far longer
             return super().validation_step(batch, batch_idx)
 

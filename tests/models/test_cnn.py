@@ -84,6 +84,7 @@ def test_keras_init_is_glorot_uniform_with_zero_biases() -> None:
     net = ArticleCNN(init="keras")
     for layer, fan_in, fan_out in ((net.conv, 9, 32 * 9), (net.fc1, 5408, 256), (net.fc2, 256, 10)):
         limit = math.sqrt(6 / (fan_in + fan_out))
+        assert layer.bias is not None
         assert torch.count_nonzero(layer.bias) == 0
         assert layer.weight.abs().max() <= limit
         assert layer.weight.abs().max() > 0.9 * limit  # spread over the whole interval
@@ -96,6 +97,7 @@ def test_torch_init_is_pytorch_default() -> None:
     torch.manual_seed(0)
     conv = nn.Conv2d(1, 32, 3)
     assert torch.equal(net.conv.weight, conv.weight)
+    assert net.conv.bias is not None and conv.bias is not None
     assert torch.equal(net.conv.bias, conv.bias)
     assert torch.count_nonzero(net.fc1.bias) > 0
 

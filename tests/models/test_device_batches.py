@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
@@ -18,14 +19,14 @@ class ListSampler(torch.utils.data.Sampler[int]):
     def __init__(self, order: list[int]) -> None:
         self.order = order
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[int]:
         return iter(self.order)
 
     def __len__(self) -> int:
         return len(self.order)
 
 
-def assert_same_batches(fast: DeviceBatches, plain: DataLoader, count: int) -> None:
+def assert_same_batches(fast: DeviceBatches, plain: DataLoader[tuple[torch.Tensor, torch.Tensor]], count: int) -> None:
     for (x_fast, y_fast), (x_plain, y_plain) in islice(zip(fast, plain, strict=False), count):
         assert x_fast.dtype == x_plain.dtype == torch.float32
         assert torch.equal(x_fast, x_plain)
@@ -37,8 +38,10 @@ def test_train_batches_equal_torchvision_pipeline(real_data_dir: Path) -> None:
     dm.prepare_data()
     dm.setup("fit")
     fast = dm.train_dataloader()
+    assert fast.sampler is not None
     fast.sampler.set_epoch(2)
     # the same permutation, expressed as dataset indices for a plain DataLoader
+    assert dm._prepared is not None
     train_indices = dm._prepared.train_indices
     perm = EpochShuffle(3)
     perm.set_epoch(2)
@@ -52,11 +55,13 @@ def test_train_batches_equal_torchvision_pipeline(real_data_dir: Path) -> None:
 def test_standardized_val_and_test_batches_equal_torchvision_pipeline(real_data_dir: Path) -> None:
     dm = ImageDataModule("mnist", data_dir=real_data_dir, normalize="standard", eval_batch_size=500)
     dm.setup("fit")
+    assert dm.normalization is not None
     (mean,), (std,) = dm.normalization
     assert abs(mean - 0.1307) < 2e-3 and abs(std - 0.3081) < 2e-3  # MNIST's well-known statistics
     transform = Compose([ToTensor(), Normalize((mean,), (std,))])
     spec = get_dataset_spec("mnist")
     train = torchvision_dataset(spec, real_data_dir, train=True, transform=transform)
+    assert dm._prepared is not None and dm._prepared.val_indices is not None
     val_plain = DataLoader(Subset(train, dm._prepared.val_indices.tolist()), batch_size=500)
     assert_same_batches(dm.val_dataloader(), val_plain, count=2)
     test = torchvision_dataset(spec, real_data_dir, train=False, transform=transform)

@@ -15,7 +15,8 @@ def test_the_mask_keeps_elements_with_probability_one_minus_p_independently(p: f
     keep = 1 - p
     mask = bit_mask(400_000, keep)
     kept = mask > 0
-    assert set(mask.unique().tolist()) == {0.0, torch.tensor(1 / keep, dtype=torch.float32).item()}
+    values = mask.unique().tolist()  # type: ignore[no-untyped-call]
+    assert set(values) == {0.0, torch.tensor(1 / keep, dtype=torch.float32).item()}
     # the kept share within 4 standard errors of 1 - p
     assert abs(kept.float().mean().item() - keep) < 4 * (keep * p / 400_000) ** 0.5
     # neighbours (same random word) are independent: P(both kept) = keep²

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import lightning as L
 import pytest
@@ -13,13 +14,16 @@ from models.cnn import ArticleCNN
 from models.data import ImageDataModule
 from optimizers.registry import build_optimizer
 
+if TYPE_CHECKING:
+    from models.conftest import TinyData
+
 pytestmark = [
     pytest.mark.gpu,
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 
 
-def test_batches_live_on_the_gpu(make_tiny_mnist: Callable[..., object]) -> None:
+def test_batches_live_on_the_gpu(make_tiny_mnist: Callable[..., TinyData]) -> None:
     tiny = make_tiny_mnist()
     dm = ImageDataModule("mnist", data_dir=tiny.root, val_size=10, batch_size=8, device="cuda", normalize="standard")
     dm.prepare_data()
@@ -33,7 +37,7 @@ def test_batches_live_on_the_gpu(make_tiny_mnist: Callable[..., object]) -> None
 
 
 def test_fit_on_gpu_logs_metrics(
-    make_tiny_mnist: Callable[..., object], make_trainer: Callable[..., L.Trainer]
+    make_tiny_mnist: Callable[..., TinyData], make_trainer: Callable[..., L.Trainer]
 ) -> None:
     tiny = make_tiny_mnist()
     dm = ImageDataModule("mnist", data_dir=tiny.root, val_size=10, batch_size=8, device="cuda")

@@ -14,7 +14,7 @@ from models.classifier import ImageClassifier
 from models.cnn import ArticleCNN
 from models.data import ImageDataModule
 from optimizers.registry import OPTIMIZER_NAMES, build_optimizer
-from study.search_space import default_hyperparameters
+from study.design.search_space import default_hyperparameters
 
 KERAS_ADAM_EPS = 1e-7  # the article's Adam: tf.keras' defaults (lr 1e-3 as torch, epsilon 1e-7)
 
@@ -42,8 +42,15 @@ def eval_loss_and_acc(net: torch.nn.Module, dm: ImageDataModule) -> tuple[float,
 
 def test_fast_dev_run_smoke(real_data_dir: Path, make_trainer: Callable[..., L.Trainer]) -> None:
     dm = subset(real_data_dir, 256, 32)
-    model = ImageClassifier(ArticleCNN(), lambda params: build_optimizer("adam", params))
-    make_trainer(fast_dev_run=2).fit(model, datamodule=dm)
+    net = ArticleCNN()
+    before = [p.detach().clone() for p in net.parameters()]
+    model = ImageClassifier(net, lambda params: build_optimizer("adam", params))
+    trainer = make_trainer(fast_dev_run=2)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 2  # two optimizer steps, then validation on two batches
+    assert all(not torch.equal(b, p) for b, p in zip(before, net.parameters(), strict=True))
+    assert {"train/loss", "val/loss", "val/acc"} <= set(trainer.callback_metrics)
+    assert 0.0 < float(trainer.callback_metrics["val/loss"]) < 10.0
 
 
 @pytest.mark.parametrize("convention", ["torch", "keras"])

@@ -61,10 +61,11 @@ class Problem:
             def closure(step: int = step) -> Tensor:
                 optimizer.zero_grad()
                 loss = self.loss(step)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]
                 return loss
 
-            losses.append(optimizer.step(closure))
+            # torch types a closure as returning float; it returns the loss tensor, as torch's docs show
+            losses.append(optimizer.step(closure))  # type: ignore[arg-type]
         return losses
 
 
@@ -81,6 +82,11 @@ def make_problem(
     return Problem([p.requires_grad_() for p in params], batches, sign, bias_skips_every)
 
 
+def _prefixed(prefix: str) -> Callable[[str], str]:
+    """An ``assert_close`` message that puts ``prefix`` before torch's own."""
+    return lambda message: f"{prefix}: {message}"
+
+
 def assert_same_run(
     ours: torch.optim.Optimizer,
     ours_params: Sequence[Tensor],
@@ -92,7 +98,7 @@ def assert_same_run(
 ) -> None:
     """Parameters agree, and every state tensor of ours agrees with the reference's under the same key."""
     for index, (mine, theirs) in enumerate(zip(ours_params, reference_params, strict=True)):
-        torch.testing.assert_close(mine, theirs, rtol=rtol, atol=atol, msg=lambda m, i=index: f"param {i}: {m}")
+        torch.testing.assert_close(mine, theirs, rtol=rtol, atol=atol, msg=_prefixed(f"param {index}"))
         state = ours.state.get(mine, {})
         if mine.grad is None:
             assert len(state) == 0, f"param {index} has no gradient but got state {sorted(state)}"
@@ -101,7 +107,7 @@ def assert_same_run(
         assert sorted(state) == sorted(reference_state), f"param {index}: state keys differ"
         for key, value in state.items():
             torch.testing.assert_close(
-                value, reference_state[key], rtol=rtol, atol=atol, msg=lambda m, k=key: f"state {k!r}: {m}"
+                value, reference_state[key], rtol=rtol, atol=atol, msg=_prefixed(f"state {key!r}")
             )
 
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pytest
 import torch
 from torch import nn
 
 from optimizers import OPTIMIZER_NAMES, build_optimizer
+from optimizers._base import ScratchOptimizer
+
+if TYPE_CHECKING:
+    from optimizers.conftest import Problem
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_closure_called_once_per_step_and_its_loss_returned(name, problem_factory):
+def test_closure_called_once_per_step_and_its_loss_returned(name: str, problem_factory: Callable[..., Problem]) -> None:
     problem = problem_factory(torch.float64)
     optimizer = build_optimizer(name, problem.groups())
+    assert isinstance(optimizer, ScratchOptimizer)
     losses: list[torch.Tensor] = []
     grad_enabled: list[bool] = []
     for step in range(3):
@@ -21,7 +29,7 @@ def test_closure_called_once_per_step_and_its_loss_returned(name, problem_factor
             grad_enabled.append(torch.is_grad_enabled())
             optimizer.zero_grad()
             loss = problem.loss(step)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             losses.append(loss)
             return loss
 
@@ -34,14 +42,15 @@ def test_closure_called_once_per_step_and_its_loss_returned(name, problem_factor
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_returns_the_closure_object(name):
+def test_returns_the_closure_object(name: str) -> None:
     weight = torch.ones(3, requires_grad=True)
     optimizer = build_optimizer(name, [weight])
+    assert isinstance(optimizer, ScratchOptimizer)
     sentinel = torch.tensor(1.5)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
-        weight.pow(2).sum().backward()
+        weight.pow(2).sum().backward()  # type: ignore[no-untyped-call]
         return sentinel
 
     assert optimizer.step(closure) is sentinel
@@ -49,24 +58,25 @@ def test_returns_the_closure_object(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_step_without_closure(name):
+def test_step_without_closure(name: str) -> None:
     weight = torch.ones(3, requires_grad=True)
     optimizer = build_optimizer(name, [weight])
-    weight.pow(2).sum().backward()
+    weight.pow(2).sum().backward()  # type: ignore[no-untyped-call]
     assert optimizer.step() is None
     assert not torch.equal(weight, torch.ones(3))
     assert weight.grad_fn is None, "the update must not be recorded by autograd"
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_closure_gets_grad_even_inside_no_grad(name):
+def test_closure_gets_grad_even_inside_no_grad(name: str) -> None:
     weight = torch.ones(3, requires_grad=True)
     optimizer = build_optimizer(name, [weight])
+    assert isinstance(optimizer, ScratchOptimizer)
 
     def closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = weight.pow(2).sum()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
     with torch.no_grad():
@@ -76,13 +86,13 @@ def test_closure_gets_grad_even_inside_no_grad(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_torch_step_hooks_fire(name):
+def test_torch_step_hooks_fire(name: str) -> None:
     weight = torch.ones(3, requires_grad=True)
     optimizer = build_optimizer(name, [weight])
     fired: list[str] = []
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: fired.append("pre"))
     optimizer.register_step_post_hook(lambda opt, args, kwargs: fired.append("post"))
-    weight.sum().backward()
+    weight.sum().backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     assert fired == ["pre", "post"]
 
@@ -90,8 +100,10 @@ def test_torch_step_hooks_fire(name):
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's num_workers / logging hints
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # lightning 2.6 vs newer torch pytree
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_lightning_trainer_changes_weights(name):
-    lightning = pytest.importorskip("lightning")
+def test_lightning_trainer_changes_weights(name: str) -> None:
+    pytest.importorskip("lightning")
+    import lightning
+
     torch.manual_seed(0)
 
     class TinyModule(lightning.LightningModule):

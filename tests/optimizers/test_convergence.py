@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from optimizers import OPTIMIZER_NAMES, build_optimizer
+from optimizers._base import ScratchOptimizer
 
 
 def quadratic(x: Tensor) -> Tensor:
@@ -39,7 +40,7 @@ PROBLEMS = [
 ]
 
 
-def test_every_optimizer_has_learning_rates():
+def test_every_optimizer_has_learning_rates() -> None:
     assert set(LEARNING_RATES) == set(OPTIMIZER_NAMES)
 
 
@@ -55,12 +56,13 @@ def test_drives_loss_down(
 ) -> None:
     x = torch.tensor(start, dtype=torch.float64, requires_grad=True)
     optimizer = build_optimizer(name, [x], lr=LEARNING_RATES[name][which_lr])
+    assert isinstance(optimizer, ScratchOptimizer)
     initial = function(x).item()
 
     def closure() -> Tensor:
         optimizer.zero_grad()
         loss = function(x)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         return loss
 
     for _ in range(steps):

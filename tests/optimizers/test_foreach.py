@@ -5,17 +5,25 @@ Numerical agreement of the two paths, option by option, is in ``test_parity.py``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 import pytest
 import torch
 
 from optimizers import OPTIMIZER_NAMES, SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop, build_optimizer, get_spec
 from optimizers._base import by_device_and_dtype, use_foreach
 
+if TYPE_CHECKING:
+    from optimizers.conftest import Problem
+
 ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam]
 
 
 @pytest.mark.parametrize("cls", ALL)
-def test_each_group_takes_the_path_its_flag_asks_for(cls, monkeypatch):
+def test_each_group_takes_the_path_its_flag_asks_for(
+    cls: Callable[..., torch.optim.Optimizer], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """``None`` (the default) takes the multi-tensor path for CPU tensors, ``False`` the single-tensor one."""
     default, single, multi = (torch.ones(3, requires_grad=True) for _ in range(3))
     optimizer = cls(
@@ -24,7 +32,7 @@ def test_each_group_takes_the_path_its_flag_asks_for(cls, monkeypatch):
     calls: list[tuple[str, list[torch.Tensor]]] = []
     monkeypatch.setattr(cls, "_update", lambda self, param, *args: calls.append(("single", [param])))
     monkeypatch.setattr(cls, "_update_group", lambda self, params, *args: calls.append(("multi", params)))
-    (default + single + multi).sum().backward()
+    (default + single + multi).sum().backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     assert [(path, [id(p) for p in params]) for path, params in calls] == [
         ("multi", [id(default)]),
@@ -33,7 +41,7 @@ def test_each_group_takes_the_path_its_flag_asks_for(cls, monkeypatch):
     ]
 
 
-def test_use_foreach():
+def test_use_foreach() -> None:
     cpu = torch.zeros(2)
     assert use_foreach(None, [cpu, torch.nn.Parameter(torch.zeros(2))])
     assert use_foreach(None, [])
@@ -48,7 +56,7 @@ def test_use_foreach():
     assert use_foreach(True, [torch.zeros(2, device="meta")]), "an explicit True is obeyed"
 
 
-def test_by_device_and_dtype_keeps_order_within_each_split():
+def test_by_device_and_dtype_keeps_order_within_each_split() -> None:
     a, b, c = torch.zeros(1), torch.zeros(1, dtype=torch.float64), torch.zeros(2)
     splits = by_device_and_dtype([a, b, c], [a + 1, b + 1, c + 1])
     assert [[id(p) for p in params] for params, _ in splits] == [[id(a), id(c)], [id(b)]]
@@ -56,7 +64,7 @@ def test_by_device_and_dtype_keeps_order_within_each_split():
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name):
+def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name: str) -> None:
     """One group holding float32 and float64 tensors: the multi-tensor path splits it and still agrees exactly."""
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(3, 2, generator=generator, dtype=dtype) for dtype in (torch.float32, torch.float64)] * 2
@@ -66,7 +74,9 @@ def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name):
         optimizer = build_optimizer(name, params, foreach=foreach, lr=0.01)
         for _ in range(20):
             optimizer.zero_grad()
-            sum(((p.double() - 1) ** 2).sum() * (i + 1) for i, p in enumerate(params)).backward()
+            loss = sum(((p.double() - 1) ** 2).sum() * (i + 1) for i, p in enumerate(params))
+            assert isinstance(loss, torch.Tensor)
+            loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
         runs.append((params, optimizer))
     (multi_params, multi), (single_params, single) = runs
@@ -78,7 +88,7 @@ def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_state_dict_saved_without_the_flag_loads(name, problem_factory):
+def test_state_dict_saved_without_the_flag_loads(name: str, problem_factory: Callable[..., Problem]) -> None:
     """Files saved before ``foreach`` existed lack the key; a loaded group gets torch's default, None."""
     problem = problem_factory(torch.float32)
     optimizer = build_optimizer(name, problem.groups())
@@ -95,7 +105,12 @@ def test_state_dict_saved_without_the_flag_loads(name, problem_factory):
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_cuda_multi_tensor_path_matches_torch(name, problem_factory, reference_class, check_same_run):
+def test_cuda_multi_tensor_path_matches_torch(
+    name: str,
+    problem_factory: Callable[..., Problem],
+    reference_class: Callable[[type[torch.optim.Optimizer]], type[torch.optim.Optimizer]],
+    check_same_run: Callable[..., None],
+) -> None:
     """On CUDA the ``_foreach_`` ops are fused kernels, so agreement is to a tolerance; ``step`` stays on the CPU."""
     spec = get_spec(name)
     kwargs = spec.defaults()

@@ -9,7 +9,7 @@ from optimizers import OPTIMIZER_NAMES, build_optimizer, get_spec
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_param_without_grad_is_untouched_and_stateless(name):
+def test_param_without_grad_is_untouched_and_stateless(name: str) -> None:
     used = torch.ones(3, requires_grad=True)
     unused = torch.full((3,), 2.0, requires_grad=True)
     frozen = torch.full((3,), 3.0, requires_grad=False)
@@ -18,7 +18,7 @@ def test_param_without_grad_is_untouched_and_stateless(name):
     optimizer = build_optimizer(name, [used, unused, frozen], **weight_decay)
     for _ in range(3):
         optimizer.zero_grad()
-        used.pow(2).sum().backward()
+        used.pow(2).sum().backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     assert unused.grad is None
     assert torch.equal(unused, torch.full((3,), 2.0))
@@ -28,10 +28,10 @@ def test_param_without_grad_is_untouched_and_stateless(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_zeroed_grad_set_to_none_skips_the_param(name):
+def test_zeroed_grad_set_to_none_skips_the_param(name: str) -> None:
     weight = torch.ones(3, requires_grad=True)
     optimizer = build_optimizer(name, [weight])
-    weight.pow(2).sum().backward()
+    weight.pow(2).sum().backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     after_one = weight.detach().clone()
     optimizer.zero_grad(set_to_none=True)
@@ -40,12 +40,13 @@ def test_zeroed_grad_set_to_none_skips_the_param(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_sparse_gradient_raises(name):
+def test_sparse_gradient_raises(name: str) -> None:
     dense = torch.ones(2, requires_grad=True)  # listed first: must not be stepped either
     embedding = torch.nn.Embedding(5, 2, sparse=True)
     before = embedding.weight.detach().clone()
     optimizer = build_optimizer(name, [dense, embedding.weight])
     (embedding(torch.tensor([0, 3])).sum() + dense.sum()).backward()
+    assert embedding.weight.grad is not None
     assert embedding.weight.grad.is_sparse
     with pytest.raises(RuntimeError, match=f"{get_spec(name).cls.__name__} does not support sparse gradients"):
         optimizer.step()
@@ -54,9 +55,9 @@ def test_sparse_gradient_raises(name):
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_complex_parameter_raises(name):
+def test_complex_parameter_raises(name: str) -> None:
     weight = torch.ones(2, dtype=torch.complex64, requires_grad=True)
     optimizer = build_optimizer(name, [weight])
-    weight.abs().sum().backward()
+    weight.abs().sum().backward()  # type: ignore[no-untyped-call]
     with pytest.raises(RuntimeError, match="does not support complex parameters"):
         optimizer.step()

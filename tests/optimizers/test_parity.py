@@ -3,7 +3,8 @@ both of our paths (multi-tensor, the default, and ``foreach=False``), and our tw
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
@@ -19,7 +20,14 @@ from optimizers import (
     RMSprop,
     get_spec,
 )
-from study.search_space import CONVENTIONS, default_hyperparameters
+from study.design.search_space import default_hyperparameters
+from study.schema import CONVENTIONS
+
+if TYPE_CHECKING:
+    from optimizers.conftest import Problem
+
+OptimizerClass = type[torch.optim.Optimizer]
+ReferenceClass = Callable[[OptimizerClass], OptimizerClass]  # the reference_class fixture
 
 # (class, constructor kwargs, overrides for the second param group beyond its halved lr)
 CASES: list[tuple[type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]] = [
@@ -71,12 +79,24 @@ def _case_id(case: tuple[type, dict[str, Any], dict[str, Any]]) -> str:
     return f"{cls.__name__}[{','.join(words)}]"
 
 
-def _run_both(cls, kwargs, second, dtype, steps, foreach, problem_factory, reference_class):
+def _run_both(
+    cls: OptimizerClass,
+    kwargs: dict[str, Any],
+    second: dict[str, Any],
+    dtype: torch.dtype,
+    steps: int,
+    foreach: bool | None,
+    problem_factory: Callable[..., Problem],
+    reference_class: ReferenceClass,
+) -> tuple[Problem, torch.optim.Optimizer, list[Any], Problem, torch.optim.Optimizer, list[Any]]:
     problem = problem_factory(dtype, sign=-1.0 if kwargs.get("maximize") else 1.0)
     reference_problem = problem.clone()
     group2 = {"lr": kwargs["lr"] / 2, **second}
-    ours = cls(problem.groups(group2), foreach=foreach, **kwargs)
-    reference = reference_class(cls)(reference_problem.groups(group2), foreach=False, **kwargs)
+    # the classes take hyperparameter keywords, which Optimizer's own constructor does not declare
+    make_ours: Callable[..., torch.optim.Optimizer] = cls
+    make_reference: Callable[..., torch.optim.Optimizer] = reference_class(cls)
+    ours = make_ours(problem.groups(group2), foreach=foreach, **kwargs)
+    reference = make_reference(reference_problem.groups(group2), foreach=False, **kwargs)
     ours_losses = problem.run(ours, steps)
     reference_losses = reference_problem.run(reference, steps)
     return problem, ours, ours_losses, reference_problem, reference, reference_losses
@@ -86,8 +106,17 @@ def _run_both(cls, kwargs, second, dtype, steps, foreach, problem_factory, refer
 @pytest.mark.parametrize(("dtype", "steps", "rtol"), PRECISIONS)
 @pytest.mark.parametrize(("cls", "kwargs", "second"), CASES, ids=[_case_id(c) for c in CASES])
 def test_matches_torch(
-    cls, kwargs, second, dtype, steps, rtol, foreach, problem_factory, reference_class, check_same_run
-):
+    cls: OptimizerClass,
+    kwargs: dict[str, Any],
+    second: dict[str, Any],
+    dtype: torch.dtype,
+    steps: int,
+    rtol: float,
+    foreach: bool | None,
+    problem_factory: Callable[..., Problem],
+    reference_class: ReferenceClass,
+    check_same_run: Callable[..., None],
+) -> None:
     problem, ours, ours_losses, reference_problem, reference, reference_losses = _run_both(
         cls, kwargs, second, dtype, steps, foreach, problem_factory, reference_class
     )
@@ -97,7 +126,13 @@ def test_matches_torch(
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "second"), CASES, ids=[_case_id(c) for c in CASES])
-def test_multi_tensor_path_equals_single_tensor_path(cls, kwargs, second, problem_factory, check_same_run):
+def test_multi_tensor_path_equals_single_tensor_path(
+    cls: Callable[..., torch.optim.Optimizer],
+    kwargs: dict[str, Any],
+    second: dict[str, Any],
+    problem_factory: Callable[..., Problem],
+    check_same_run: Callable[..., None],
+) -> None:
     """Our two paths agree to the last bit on the CPU (there ``torch._foreach_*`` ops run the per-tensor kernels),
     also when a group's tensors have counted different numbers of steps (``b1`` skips every third one)."""
     problem = problem_factory(torch.float64, sign=-1.0 if kwargs.get("maximize") else 1.0, bias_skips_every=3)
@@ -116,7 +151,13 @@ def test_multi_tensor_path_equals_single_tensor_path(cls, kwargs, second, proble
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_registry_defaults_match_torch(name, convention, problem_factory, reference_class, check_same_run):
+def test_registry_defaults_match_torch(
+    name: str,
+    convention: str,
+    problem_factory: Callable[..., Problem],
+    reference_class: ReferenceClass,
+    check_same_run: Callable[..., None],
+) -> None:
     """Each registry name, with each default set the study uses, against torch.optim built from the same kwargs."""
     spec = get_spec(name)
     kwargs = default_hyperparameters(name, convention)
@@ -130,7 +171,12 @@ def test_registry_defaults_match_torch(name, convention, problem_factory, refere
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_lr_scheduler_matches_torch(name, problem_factory, reference_class, check_same_run):
+def test_lr_scheduler_matches_torch(
+    name: str,
+    problem_factory: Callable[..., Problem],
+    reference_class: ReferenceClass,
+    check_same_run: Callable[..., None],
+) -> None:
     """Schedulers write ``group["lr"]``; the optimizers must read it on every step."""
     spec = get_spec(name)
     kwargs = spec.defaults()
@@ -149,12 +195,13 @@ def test_lr_scheduler_matches_torch(name, problem_factory, reference_class, chec
     check_same_run(optimizers[0], problem.params, optimizers[1], reference_problem.params, rtol=1e-10)
 
 
-def test_adagrad_reads_initial_accumulator_value_per_group():
+def test_adagrad_reads_initial_accumulator_value_per_group() -> None:
     """Deviation: torch.optim.Adagrad fills every ``sum`` from the constructor argument in ``__init__``;
     here the state is created lazily from the parameter's own group, like every other hyperparameter."""
     first, second = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
-    optimizer = Adagrad([{"params": [first]}, {"params": [second], "initial_accumulator_value": 0.5}], lr=0.1)
-    (first.sum() + 2 * second.sum()).backward()
+    groups: list[dict[str, Any]] = [{"params": [first]}, {"params": [second], "initial_accumulator_value": 0.5}]
+    optimizer = Adagrad(groups, lr=0.1)
+    (first.sum() + 2 * second.sum()).backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     torch.testing.assert_close(optimizer.state[first]["sum"], torch.full((2,), 1.0))
     torch.testing.assert_close(optimizer.state[second]["sum"], torch.full((2,), 4.5))

@@ -6,6 +6,7 @@ import ast
 import dataclasses
 import importlib
 import inspect
+from typing import Any
 
 import pytest
 import torch
@@ -29,13 +30,13 @@ from optimizers import (
 EXPECTED_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam")
 
 
-def test_names_and_order():
+def test_names_and_order() -> None:
     assert OPTIMIZER_NAMES == EXPECTED_NAMES
     assert tuple(REGISTRY) == EXPECTED_NAMES
     assert all(REGISTRY[name].name == name for name in OPTIMIZER_NAMES)
 
 
-def test_classes():
+def test_classes() -> None:
     classes = {name: spec.cls for name, spec in REGISTRY.items()}
     assert classes == {
         "sgd": SGD,
@@ -51,7 +52,7 @@ def test_classes():
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_defaults_name_every_constructor_kwarg(name):
+def test_defaults_name_every_constructor_kwarg(name: str) -> None:
     spec = get_spec(name)
     parameters = inspect.signature(spec.cls).parameters
     assert set(spec.defaults()) == set(parameters) - {"params"}
@@ -59,7 +60,7 @@ def test_defaults_name_every_constructor_kwarg(name):
 
 
 @pytest.mark.parametrize("name", [name for name in OPTIMIZER_NAMES if name not in ("momentum", "nesterov")])
-def test_defaults_are_the_constructor_defaults(name):
+def test_defaults_are_the_constructor_defaults(name: str) -> None:
     """Ours and torch.optim's constructors share their defaults, and a plain name builds exactly those.
 
     ``momentum`` and ``nesterov`` are excluded: both libraries default to no momentum."""
@@ -70,7 +71,7 @@ def test_defaults_are_the_constructor_defaults(name):
         assert value == parameters[key].default == reference[key].default, key
 
 
-def test_sgd_family_defaults():
+def test_sgd_family_defaults() -> None:
     assert get_spec("sgd").defaults()["lr"] == 1e-3
     for name in ("momentum", "nesterov"):
         defaults = get_spec(name).defaults()
@@ -80,7 +81,7 @@ def test_sgd_family_defaults():
     assert get_spec("sgd").defaults()["momentum"] == 0.0
 
 
-def test_defaults_returns_a_fresh_dict():
+def test_defaults_returns_a_fresh_dict() -> None:
     spec = get_spec("adam")
     defaults = spec.defaults()
     defaults["lr"] = 123.0
@@ -91,7 +92,7 @@ def test_defaults_returns_a_fresh_dict():
         spec.name = "other"  # type: ignore[misc]
 
 
-def test_unknown_name():
+def test_unknown_name() -> None:
     message = "unknown optimizer 'adamax'; accepted: " + ", ".join(EXPECTED_NAMES)
     with pytest.raises(ValueError) as raised:
         get_spec("adamax")
@@ -101,7 +102,7 @@ def test_unknown_name():
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_build_uses_the_defaults(name):
+def test_build_uses_the_defaults(name: str) -> None:
     spec = get_spec(name)
     optimizer = build_optimizer(name, [torch.zeros(2, requires_grad=True)])
     assert type(optimizer) is spec.cls
@@ -110,20 +111,21 @@ def test_build_uses_the_defaults(name):
         assert group[key] == value, key
 
 
-def test_build_applies_overrides():
+def test_build_applies_overrides() -> None:
     weight = torch.zeros(2, requires_grad=True)
     optimizer = build_optimizer("momentum", [weight], lr=0.05, weight_decay=1e-4)
     group = optimizer.param_groups[0]
     assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.05, 0.9, 1e-4)
 
 
-def test_build_accepts_param_groups():
+def test_build_accepts_param_groups() -> None:
     first, second = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
-    optimizer = build_optimizer("adam", [{"params": [first]}, {"params": [second], "lr": 0.1}])
+    groups: list[dict[str, Any]] = [{"params": [first]}, {"params": [second], "lr": 0.1}]
+    optimizer = build_optimizer("adam", groups)
     assert [group["lr"] for group in optimizer.param_groups] == [1e-3, 0.1]
 
 
-def test_build_rejects_unknown_override():
+def test_build_rejects_unknown_override() -> None:
     with pytest.raises(ValueError) as raised:
         build_optimizer("sgd", [torch.zeros(2, requires_grad=True)], betas=(0.9, 0.99))
     message = str(raised.value)
@@ -131,12 +133,12 @@ def test_build_rejects_unknown_override():
     assert "accepted: lr, momentum, dampening, weight_decay, nesterov, maximize" in message
 
 
-def test_build_validates_overrides():
+def test_build_validates_overrides() -> None:
     with pytest.raises(ValueError, match="lr"):
         build_optimizer("adam", [torch.zeros(2, requires_grad=True)], lr=-1.0)
 
 
-def test_spec_rejects_an_unknown_preset():
+def test_spec_rejects_an_unknown_preset() -> None:
     with pytest.raises(ValueError, match="preset names unknown keywords"):
         OptimizerSpec("x", SGD, "x", {"betas": (0.9, 0.99)})
 
@@ -153,19 +155,19 @@ MODULES = [
     "optimizers.adam",
     "optimizers.adamw",
     "optimizers.nadam",
-    "optimizers.benchmark_step",
+    "study.bench.optimizer_step",
 ]
 
 
 @pytest.mark.parametrize("module_name", MODULES)
-def test_dunder_all(module_name):
+def test_dunder_all(module_name: str) -> None:
     module = importlib.import_module(module_name)
     assert module.__all__, module_name
     for name in module.__all__:
         assert hasattr(module, name), f"{module_name}.{name}"
 
 
-def test_package_exports():
+def test_package_exports() -> None:
     assert {
         "SGD",
         "Adagrad",
@@ -189,7 +191,7 @@ def _dotted(node: ast.AST) -> str:
 
 
 @pytest.mark.parametrize("module_name", MODULES)
-def test_no_torch_optim_code_is_borrowed(module_name):
+def test_no_torch_optim_code_is_borrowed(module_name: str) -> None:
     """The update math is written here: from torch.optim only the base class (and a typing alias)."""
     tree = ast.parse(inspect.getsource(importlib.import_module(module_name)))
     for node in ast.walk(tree):

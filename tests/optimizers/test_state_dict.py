@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import torch
 
 from optimizers import OPTIMIZER_NAMES, build_optimizer, get_spec
+
+if TYPE_CHECKING:
+    from optimizers.conftest import Problem
 
 VARIANTS: list[tuple[str, dict[str, Any]]] = [(name, {}) for name in OPTIMIZER_NAMES] + [
     ("sgd", {"momentum": 0.5, "dampening": 0.5, "weight_decay": 0.01}),
@@ -24,7 +29,9 @@ def _variant_id(variant: tuple[str, dict[str, Any]]) -> str:
 
 
 @pytest.mark.parametrize(("name", "overrides"), VARIANTS, ids=[_variant_id(v) for v in VARIANTS])
-def test_resume_equals_uninterrupted(name, overrides, tmp_path, problem_factory):
+def test_resume_equals_uninterrupted(
+    name: str, overrides: dict[str, Any], tmp_path: Path, problem_factory: Callable[..., Problem]
+) -> None:
     problem = problem_factory(torch.float32)
     resumed_problem = problem.clone()
     uninterrupted = build_optimizer(name, problem.groups({"lr": 0.002}), **overrides)
@@ -50,7 +57,7 @@ def test_resume_equals_uninterrupted(name, overrides, tmp_path, problem_factory)
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_step_is_a_float32_scalar_tensor(name, problem_factory):
+def test_step_is_a_float32_scalar_tensor(name: str, problem_factory: Callable[..., Problem]) -> None:
     problem = problem_factory(torch.float64)
     optimizer = build_optimizer(name, problem.groups())
     problem.run(optimizer, 3)
@@ -66,15 +73,21 @@ def test_step_is_a_float32_scalar_tensor(name, problem_factory):
 
 @pytest.mark.parametrize("direction", ["ours-to-torch", "torch-to-ours"])
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_state_dict_interchangeable_with_torch(name, direction, tmp_path, problem_factory, reference_class):
+def test_state_dict_interchangeable_with_torch(
+    name: str,
+    direction: str,
+    tmp_path: Path,
+    problem_factory: Callable[..., Problem],
+    reference_class: Callable[[type[torch.optim.Optimizer]], type[torch.optim.Optimizer]],
+) -> None:
     """The files use torch's layout and key names, so either library can resume the other's run."""
     spec = get_spec(name)
     kwargs = spec.defaults()
 
-    def ours(params):
+    def ours(params: list[dict[str, Any]]) -> torch.optim.Optimizer:
         return spec.cls(params, **kwargs)
 
-    def reference(params):
+    def reference(params: list[dict[str, Any]]) -> torch.optim.Optimizer:
         return reference_class(spec.cls)(params, **{**kwargs, "foreach": False})
 
     first, second = (ours, reference) if direction == "ours-to-torch" else (reference, ours)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -73,23 +74,23 @@ def _id(cls: type, kwargs: dict[str, Any]) -> str:
 
 
 @pytest.mark.parametrize(("cls", "kwargs", "named"), INVALID, ids=[_id(c, k) for c, k, _ in INVALID])
-def test_invalid_hyperparameter_raises(cls, kwargs, named):
+def test_invalid_hyperparameter_raises(cls: type[torch.optim.Optimizer], kwargs: dict[str, Any], named: str) -> None:
     with pytest.raises(ValueError) as raised:
         cls([torch.zeros(2, requires_grad=True)], **kwargs)
     assert named in str(raised.value)
 
 
 @pytest.mark.parametrize(("cls", "kwargs"), VALID_EDGES, ids=[_id(c, k) for c, k in VALID_EDGES])
-def test_valid_edge_values_are_accepted(cls, kwargs):
+def test_valid_edge_values_are_accepted(cls: type[torch.optim.Optimizer], kwargs: dict[str, Any]) -> None:
     weight = torch.ones(2, requires_grad=True)
     optimizer = cls([weight], **kwargs)
-    weight.sum().backward()
+    weight.sum().backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     assert torch.isfinite(weight).all()
 
 
 @pytest.mark.parametrize("cls", ALL)
-def test_hyperparameters_live_in_param_groups_only(cls):
+def test_hyperparameters_live_in_param_groups_only(cls: Callable[..., torch.optim.Optimizer]) -> None:
     optimizer = cls([torch.zeros(2, requires_grad=True)], lr=0.125)
     assert optimizer.param_groups[0]["lr"] == 0.125
     assert optimizer.defaults["lr"] == 0.125

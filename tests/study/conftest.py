@@ -9,8 +9,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
-from study.stores import open_storage
-from study.tracking import ROLE_TAG, STUDY_TAG
+from study.records.stores import open_storage
+from study.schema import ROLE_TAG, STUDY_TAG
 
 
 def tiny_args(tmp: Path, data_dir: Path, study: str = "tiny", **overrides: str) -> list[str]:

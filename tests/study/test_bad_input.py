@@ -168,7 +168,12 @@ def existing_store(tmp_path_factory: pytest.TempPathFactory, mnist_data_dir: Pat
 @pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    case: str, existing: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str], mnist_data_dir: Path, existing_store
+    case: str,
+    existing: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    mnist_data_dir: Path,
+    existing_store: Path,
 ) -> None:
     extra, option = CASES[case]
     store = tmp_path / "stores"
@@ -201,7 +206,9 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert _digest(store) == before
 
 
-def test_a_study_keeps_its_split_seed(tmp_path: Path, capsys, mnist_data_dir: Path, existing_store) -> None:
+def test_a_study_keeps_its_split_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], mnist_data_dir: Path, existing_store: Path
+) -> None:
     store = tmp_path / "stores"
     shutil.copytree(existing_store, store)
     before = _digest(store)
@@ -214,12 +221,12 @@ def test_a_study_keeps_its_split_seed(tmp_path: Path, capsys, mnist_data_dir: Pa
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")
-def test_cuda_without_gpu_is_bad_input(tmp_path, capsys) -> None:
+def test_cuda_without_gpu_is_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--device", "cuda", "--storage", str(tmp_path / "j.log")]) == 2
     assert "--device" in capsys.readouterr().err
 
 
-def test_command_line_exit_code_and_single_line(tmp_path) -> None:
+def test_command_line_exit_code_and_single_line(tmp_path: Path) -> None:
     """The real entry point, as a user runs it."""
     result = subprocess.run(
         [sys.executable, "-m", "study.run", "--n-trials", "0", "--storage", str(tmp_path / "j.log")],
@@ -233,7 +240,9 @@ def test_command_line_exit_code_and_single_line(tmp_path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_dataset_gives_the_data_error_and_nonzero_exit(tmp_path, capsys) -> None:
+def test_missing_dataset_gives_the_data_error_and_nonzero_exit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     empty = tmp_path / "no-data"
     empty.mkdir()
     store = tmp_path / "stores"

@@ -16,11 +16,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from study.run import main
 from testsupport import free_port
+
+if TYPE_CHECKING:
+    from study.conftest import TinyStudy
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed: `make test` installs it")
@@ -97,7 +101,7 @@ def both_uis(args: list[str], cwd: Path) -> Iterator[dict[str, str]]:
     assert code == 130, "Ctrl-C must stop the launcher with exit code 130"
 
 
-def test_both_uis_show_the_study(tiny, tmp_path) -> None:
+def test_both_uis_show_the_study(tiny: TinyStudy, tmp_path: Path) -> None:
     assert main(tiny.args(**{"--n-trials": "4", "--max-epochs": "2", "--optimizers": "adam,sgd,rmsprop"})) == 0
     parent, children = tiny.runs()
     shots = Path(os.environ.get("UI_SCREENSHOTS_DIR") or tmp_path)

@@ -11,14 +11,14 @@ import pytest
 from study.command import COMMANDS, main
 
 
-def test_an_unknown_command_is_one_line_and_exit_2(capsys) -> None:
+def test_an_unknown_command_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'train'" in err and "run, report, ui, bench" in err
 
 
 @pytest.mark.parametrize("command", list(COMMANDS))
-def test_each_command_hands_over_its_options(command: str, capsys) -> None:
+def test_each_command_hands_over_its_options(command: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stop:
         main([command, "--help"])
     assert stop.value.code == 0 and "usage:" in capsys.readouterr().out

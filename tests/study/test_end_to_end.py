@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from study.run import main
 from study.schema import MLFLOW_STATUS
+
+if TYPE_CHECKING:
+    from study.conftest import TinyStudy
 
 EPOCH_METRICS = {
     "train/loss",
@@ -18,7 +24,7 @@ EPOCH_METRICS = {
 }
 
 
-def test_three_trials_make_one_parent_and_three_children(tiny, capsys) -> None:
+def test_three_trials_make_one_parent_and_three_children(tiny: TinyStudy, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(tiny.args()) == 0
     out = capsys.readouterr().out
 
@@ -59,7 +65,7 @@ def test_three_trials_make_one_parent_and_three_children(tiny, capsys) -> None:
     assert "optuna-dashboard" in out
 
 
-def test_metrics_are_logged_once_per_epoch(tiny) -> None:
+def test_metrics_are_logged_once_per_epoch(tiny: TinyStudy) -> None:
     assert main(tiny.args(**{"--max-epochs": "2", "--n-trials": "1", "--pruner": "none"})) == 0
     _, (child,) = tiny.runs()
     from mlflow import MlflowClient
@@ -70,7 +76,7 @@ def test_metrics_are_logged_once_per_epoch(tiny) -> None:
     assert len(cumulative) == 2 and cumulative[1].value > cumulative[0].value > 0
 
 
-def test_rerun_continues_the_study_and_its_parent_run(tiny) -> None:
+def test_rerun_continues_the_study_and_its_parent_run(tiny: TinyStudy) -> None:
     assert main(tiny.args(**{"--n-trials": "2"})) == 0
     first_parent, _ = tiny.runs()
     assert main(tiny.args(**{"--n-trials": "2"})) == 0  # the budget is the study's: already met
@@ -91,8 +97,8 @@ class _AlwaysPrune(optuna.pruners.BasePruner):
         return True
 
 
-def test_pruned_trial_is_pruned_in_both_stores(tiny, monkeypatch) -> None:
-    monkeypatch.setattr("study.session.make_pruner", lambda config: _AlwaysPrune())
+def test_pruned_trial_is_pruned_in_both_stores(tiny: TinyStudy, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("study.workers.session.make_pruner", lambda config: _AlwaysPrune())
     assert main(tiny.args(**{"--n-trials": "2", "--max-epochs": "3"})) == 1  # nothing completed
     study = tiny.load()
     _, children = tiny.runs()
@@ -106,7 +112,7 @@ def test_pruned_trial_is_pruned_in_both_stores(tiny, monkeypatch) -> None:
         assert run.data.metrics["final/epochs"] == 1
 
 
-def test_diverging_learning_rate_is_pruned_with_its_reason(tiny) -> None:
+def test_diverging_learning_rate_is_pruned_with_its_reason(tiny: TinyStudy) -> None:
     code = main(tiny.args(**{"--optimizers": "sgd,adam", "--lr-range": "sgd=1e4:1e5", "--n-trials": "4"}))
     study = tiny.load()
     assert len(study.trials) == 4  # the study ran every trial
@@ -123,7 +129,9 @@ def test_diverging_learning_rate_is_pruned_with_its_reason(tiny) -> None:
     assert code == (0 if any(t.state == TrialState.COMPLETE for t in study.trials) else 1)
 
 
-def test_the_report_is_written_at_the_end_and_logged_to_the_parent_run(tiny, monkeypatch) -> None:
+def test_the_report_is_written_at_the_end_and_logged_to_the_parent_run(
+    tiny: TinyStudy, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tiny.tmp)  # reports/ is relative to the working directory
     args = [a for a in tiny.args(**{"--n-trials": "2"}) if a != "--no-report"]
     assert main(args) == 0
@@ -139,7 +147,7 @@ def test_the_report_is_written_at_the_end_and_logged_to_the_parent_run(tiny, mon
     assert (tiny.tmp / "artifacts").is_dir()
 
 
-def test_search_extras_reach_the_optimizer_and_the_records(tiny) -> None:
+def test_search_extras_reach_the_optimizer_and_the_records(tiny: TinyStudy) -> None:
     args = tiny.args(**{"--optimizers": "momentum,adam", "--n-trials": "4"})
     assert main([*args, "--search-extras"]) == 0
     study = tiny.load()

@@ -10,11 +10,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from study.secrets import mask_url, redact, remember
 from testsupport import PROJECT_ROOT, mlflow_server, postgres_bin, temporary_postgres
+
+if TYPE_CHECKING:
+    from study.conftest import TinyStudy
 
 PASSWORD = "s3cret-Pw-5821"
 
@@ -33,7 +37,7 @@ def test_mask_url_hides_the_password_and_secret_query_values() -> None:
     assert redact("failed for p@ss-word at h") == "failed for *** at h"
 
 
-def test_the_working_folder_is_not_a_secret(monkeypatch, tmp_path: Path) -> None:
+def test_the_working_folder_is_not_a_secret(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("PWD", str(tmp_path))
     monkeypatch.setenv("OLDPWD", str(tmp_path / "before"))
     monkeypatch.setenv("SOME_DB_PASSWORD", "hunter2-but-longer")
@@ -73,7 +77,7 @@ def _files_holding(folder: Path, secret: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_no_byte_anywhere_holds_the_password(tiny, tmp_path: Path) -> None:
+def test_no_byte_anywhere_holds_the_password(tiny: TinyStudy, tmp_path: Path) -> None:
     with (
         temporary_postgres("optuna", "mlflow", "tracking", password=PASSWORD) as urls,
         mlflow_server(urls["mlflow"], tmp_path / "server-artifacts") as server,

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, TYPE_CHECKING
 
 import optuna
 import pytest
@@ -30,6 +31,9 @@ from study.run import main as run_study
 from study.schema import PARENT_ROLE, ROLE_TAG, STUDY_TAG
 from study.ui import dashboard_server, main, mlflow_server
 from testsupport import PROJECT_ROOT, free_port
+
+if TYPE_CHECKING:
+    from study.conftest import TinyStudy
 
 STARTUP_S = 180  # the launcher's own limit is 120 s per server; this one includes its imports
 
@@ -165,7 +169,7 @@ class Launch:
         assert self.proc.stdout is not None
         threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
 
-    def _read(self, stream) -> None:
+    def _read(self, stream: IO[str]) -> None:
         for line in stream:
             self._lines.put(line.rstrip("\n"))
 
@@ -240,7 +244,7 @@ def assert_all_gone(sessions: set[int], urls: list[str]) -> None:
     assert not any(answers(url) for url in urls)
 
 
-def test_launcher_serves_both_uis_and_stops_them_on_ctrl_c(tiny, tmp_path: Path) -> None:
+def test_launcher_serves_both_uis_and_stops_them_on_ctrl_c(tiny: TinyStudy, tmp_path: Path) -> None:
     assert run_study(tiny.args(**{"--n-trials": "2"})) == 0
     parent, _ = tiny.runs()
     study_id = open_journal(tiny.tmp / "journal.log").get_study_id_from_name("tiny")

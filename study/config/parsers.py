@@ -1,0 +1,181 @@
+"""Value parsers: a command-line string or a TOML value in, a typed value out.
+
+Each raises ``ValueError`` (or ``TypeError``) when it cannot read the value; ``study.config.fields.parse_value``
+turns that into a ``ConfigError`` naming the option, the value and the field's ``accepted`` text. Nothing here
+imports torch, Optuna or MLflow: the command line answers at once.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from study.schema import FIXED_PARAM_PREFIXES, SEARCHABLE
+
+__all__ = [
+    "STUDY_NAME",
+    "choice",
+    "fixed_params",
+    "flag",
+    "items",
+    "lr_ranges",
+    "names",
+    "optional_text",
+    "optional_whole",
+    "positive_seconds",
+    "seconds_or_none",
+    "size_or_all",
+    "study_name",
+    "text",
+    "whole",
+    "whole_list",
+]
+
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+
+
+def text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError
+    return value
+
+
+def study_name(value: Any) -> str:
+    """A name that is safe as a file name and inside filter strings: it names folders, runs and sub-studies
+    (``NAME.adam``: the dot is the study's own separator)."""
+    if not isinstance(value, str) or not STUDY_NAME.fullmatch(value):
+        raise ValueError
+    return value
+
+
+def optional_text(value: Any) -> str | None:
+    return None if value is None else text(value)
+
+
+def choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in choices:
+            raise ValueError
+        return str(value)
+
+    return parse
+
+
+def whole(minimum: int, maximum: float = math.inf) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int | str):
+            raise ValueError
+        number = int(value)
+        if not minimum <= number <= maximum:
+            raise ValueError
+        return number
+
+    return parse
+
+
+def seconds_or_none(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError
+    seconds = float(value)
+    if not (seconds > 0 and math.isfinite(seconds)):
+        raise ValueError
+    return seconds
+
+
+def positive_seconds(value: Any) -> float:
+    seconds = seconds_or_none(value)
+    if seconds is None:
+        raise ValueError
+    return seconds
+
+
+def optional_whole(value: Any) -> int | None:
+    return None if value is None else whole(1)(value)
+
+
+def size_or_all(value: Any) -> int | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "all"):
+        return None
+    return whole(1)(value)
+
+
+def items(value: Any) -> list[Any]:
+    """A comma-separated string (command line) or a list (TOML)."""
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",")]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValueError
+
+
+def names(choices: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
+    def parse(value: Any) -> tuple[str, ...]:
+        given = items(value)
+        if not given or any(n not in choices for n in given) or len(set(given)) != len(given):
+            raise ValueError
+        return tuple(str(n) for n in given)
+
+    return parse
+
+
+def whole_list(value: Any) -> tuple[int, ...]:
+    numbers = [whole(1)(item) for item in items(value)]
+    if not numbers or len(set(numbers)) != len(numbers):
+        raise ValueError
+    return tuple(numbers)
+
+
+def _named(value: Any, read: Callable[[str], Any]) -> list[tuple[str, Any]]:
+    """``(name, value)`` pairs from a TOML table, or from command-line items ``NAME=TEXT`` (TEXT through ``read``)."""
+    if isinstance(value, Mapping):
+        return [(str(name), given) for name, given in value.items()]
+    if not isinstance(value, list | tuple):
+        raise ValueError
+    pairs = []
+    for item in value:
+        name, equals, text = str(item).partition("=")
+        if not equals:
+            raise ValueError
+        pairs.append((name.strip(), read(text)))
+    return pairs
+
+
+def lr_ranges(value: Any) -> dict[str, tuple[float, float]]:
+    """``{"adam": [1e-5, 1e-2]}`` (TOML) or ``["adam=1e-5:1e-2", ...]`` (command line)."""
+    out: dict[str, tuple[float, float]] = {}
+    for name, rng in _named(value, lambda text: text.split(":")):
+        if name not in SEARCHABLE or name in out or not isinstance(rng, list | tuple) or len(rng) != 2:
+            raise ValueError
+        if any(isinstance(v, bool) or not isinstance(v, int | float | str) for v in rng):
+            raise ValueError
+        low, high = float(rng[0]), float(rng[1])
+        if not (0 < low < high and math.isfinite(high)):
+            raise ValueError
+        out[name] = (low, high)
+    return out
+
+
+def fixed_params(value: Any) -> dict[str, float]:
+    """``{"lr_adam": 0.001}`` (TOML) or ``["lr_adam=0.001", ...]`` (command line)."""
+    out: dict[str, float] = {}
+    for name, given in _named(value, str):
+        if isinstance(given, bool) or not isinstance(given, int | float | str):
+            raise ValueError
+        number = float(given)
+        optimizer = name.rpartition("_")[2]
+        if optimizer not in SEARCHABLE or not name.startswith(FIXED_PARAM_PREFIXES):
+            raise ValueError
+        if not math.isfinite(number) or number <= 0 or name in out:
+            raise ValueError
+        out[name] = number
+    return out
+
+
+def flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError
+    return value
