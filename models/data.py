@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import lightning as L
 import torch
 
+from models.dataset_files import VAL_SIZE
 from models.datasets import (
     DatasetSpec,
     get_dataset_spec,
@@ -35,7 +36,6 @@ from models.device_batches import DeviceBatches, EpochShuffle
 __all__ = ["NORMALIZATIONS", "ImageDataModule", "channel_stats", "split_indices"]
 
 NORMALIZATIONS = ("unit", "standard")
-DEFAULT_VAL_SIZE = 5000
 DEFAULT_EVAL_BATCH_SIZE = 1000
 
 
@@ -148,7 +148,7 @@ class ImageDataModule(L.LightningDataModule):
         self.dataset = dataset
         self.data_dir = resolve_data_dir(data_dir)
         self.batch_size = batch_size
-        self.val_size = None if validate_on_test else (DEFAULT_VAL_SIZE if val_size is None else val_size)
+        self.val_size = None if validate_on_test else (VAL_SIZE if val_size is None else val_size)
         self.train_size = train_size
         self.validate_on_test = validate_on_test
         self.seed = seed

@@ -14,8 +14,8 @@ study that builds many data modules decodes each dataset once.
 from __future__ import annotations
 
 import gzip
-import math
 import os
+import shutil
 import tempfile
 import zlib
 from dataclasses import dataclass
@@ -25,6 +25,8 @@ from urllib.error import URLError
 import torch
 from torchvision.datasets import CIFAR10, MNIST, FashionMNIST, VisionDataset
 from torchvision.datasets.utils import calculate_md5
+
+from models.dataset_files import DATA_DIR_ENV, DATASET_FILES, idx_problem, resolve_data_dir
 
 __all__ = [
     "DATASET_NAMES",
@@ -41,12 +43,14 @@ __all__ = [
     "torchvision_dataset",
 ]
 
-DATA_DIR_ENV = "OPTIMIZER_STUDY_DATA_DIR"
-DEFAULT_DATA_DIR = "data"
-
 
 class DatasetUnavailableError(Exception):
-    """A dataset cannot be used: files missing (and not downloadable) or corrupt. ``str()`` is the message."""
+    """A dataset cannot be used: files missing (and not downloadable) or corrupt. ``str()`` is the message (a few
+    lines: what is missing, how to get it), ``summary`` the same in one line."""
+
+    def __init__(self, message: str, summary: str | None = None) -> None:
+        super().__init__(message)
+        self.summary = summary or " ".join(message.split())
 
 
 class DatasetCorruptError(DatasetUnavailableError):
@@ -70,17 +74,11 @@ class DatasetSpec:
 
     def folder(self, root: Path) -> Path:
         """Where the files live under ``root``."""
-        if self.is_idx:
-            return root / self.source.__name__ / "raw"
-        return root / str(self.source.base_folder)
+        return DATASET_FILES[self.name].path(root)
 
     def expected_files(self) -> list[tuple[str, str]]:
         """``(file name, md5)`` of every file the dataset needs, as torchvision lists them."""
-        if self.is_idx:
-            return [(str(name), str(md5)) for name, md5 in self.source.resources]
-        cifar = self.source
-        files = [(str(name), str(md5)) for name, md5 in cifar.train_list + cifar.test_list]
-        return [*files, (str(cifar.meta["filename"]), str(cifar.meta["md5"]))]
+        return list(DATASET_FILES[self.name].files.items())
 
     def download_hint(self) -> str:
         if self.is_idx:
@@ -102,13 +100,6 @@ def get_dataset_spec(name: str) -> DatasetSpec:
         return SPECS[name]
     except KeyError:
         raise ValueError(f"Unknown dataset {name!r} (accepted: {', '.join(DATASET_NAMES)})") from None
-
-
-def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``data_dir``, else ``$OPTIMIZER_STUDY_DATA_DIR``, else ``data/``."""
-    if data_dir is None:
-        data_dir = os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
-    return Path(data_dir).expanduser()
 
 
 @dataclass(frozen=True)
@@ -154,24 +145,6 @@ def _check_md5(spec: DatasetSpec, path: Path, md5: str) -> None:
         )
 
 
-def _idx_problem(path: Path) -> str | None:
-    """Why ``path`` is not a well-formed uint8 IDX file (None when it is)."""
-    size = path.stat().st_size
-    with path.open("rb") as f:
-        head = f.read(4)
-        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] != 0x08 or not 1 <= head[3] <= 3:
-            return f"not a uint8 IDX file (magic bytes {head.hex() or 'missing'})"
-        ndim = head[3]
-        dims_raw = f.read(4 * ndim)
-    if len(dims_raw) < 4 * ndim:
-        return "IDX header truncated"
-    dims = [int.from_bytes(dims_raw[4 * i : 4 * i + 4], "big") for i in range(ndim)]
-    expected = 4 + 4 * ndim + math.prod(dims)
-    if size != expected:
-        return f"IDX header says shape {tuple(dims)} ({expected} bytes) but the file has {size} bytes"
-    return None
-
-
 def _extract_gzip(spec: DatasetSpec, gz: Path, target: Path) -> None:
     """Decompress ``gz`` to ``target`` atomically (a temp file renamed), so concurrent readers never
     see a partial file."""
@@ -195,11 +168,21 @@ def _extract_gzip(spec: DatasetSpec, gz: Path, target: Path) -> None:
 
 
 def _download(spec: DatasetSpec, root: Path) -> str | None:
-    """Let torchvision download the dataset; the failure reason (one line), or None on success."""
-    try:
-        spec.source(str(root), train=True, download=True)
-    except (URLError, OSError, RuntimeError) as err:
-        return " ".join(str(err).split()) or type(err).__name__
+    """Let torchvision download the dataset into a temporary folder, then move the files it lacks under ``root``;
+    the failure reason (one line), or None on success. A failed download leaves ``root`` as it was."""
+    with tempfile.TemporaryDirectory(prefix="optimizer-study-download-") as tmp:
+        try:
+            spec.source(tmp, train=True, download=True)
+        except (URLError, OSError, RuntimeError) as err:
+            return " ".join(str(err).split()) or type(err).__name__
+        fetched, folder = spec.folder(Path(tmp)), spec.folder(root)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, _ in spec.expected_files():
+                if (fetched / name).is_file() and not (folder / name).exists():
+                    shutil.move(fetched / name, folder / name)
+        except OSError as err:
+            return f"cannot write into {folder}: {err.strerror or err}"
     return None
 
 
@@ -226,7 +209,9 @@ def ensure_files(spec: DatasetSpec, root: Path, *, download: bool = False) -> No
         reason = _download(spec, root) if download else None
         missing = missing_files()
         if missing:
-            raise DatasetUnavailableError(_unavailable_message(spec, folder, missing, reason))
+            failed = f"; the download failed: {reason}" if reason else ""
+            summary = f"{spec.title} files missing in {folder}: {', '.join(missing)}{failed}"
+            raise DatasetUnavailableError(_unavailable_message(spec, folder, missing, reason), summary)
 
     for name, md5 in expected:
         path = folder / name
@@ -235,9 +220,9 @@ def ensure_files(spec: DatasetSpec, root: Path, *, download: bool = False) -> No
         if not spec.is_idx:
             continue
         plain = folder / name.removesuffix(".gz")
-        if path.is_file() and (not plain.is_file() or _idx_problem(plain) is not None):
+        if path.is_file() and (not plain.is_file() or idx_problem(plain) is not None):
             _extract_gzip(spec, path, plain)  # missing, or left half-written by an interrupted extraction
-        problem = _idx_problem(plain)
+        problem = idx_problem(plain)
         if problem is not None:
             raise DatasetCorruptError(_corrupt_message(path if path.is_file() else plain, problem, spec))
 

@@ -20,14 +20,14 @@ import torch
 from optuna.trial import TrialState
 
 from models.data import ImageDataModule
-from models.datasets import DatasetUnavailableError
 from study.config import ConfigError, StudyConfig
-from study.config.cli import EVENTS_ENV
+from study.config.cli import EVENTS_ENV, Command
 from study.config.console import LOG, bin_dir, header, quiet_libraries
+from study.records.failures import StoreError, writes_to
 from study.report.build import write_report
 from study.report.dashboard import artifact_dir_for
 from study.schema import OPTIMIZER
-from study.secrets import mask_url, redact, remember
+from study.secrets import mask_url, redact
 from study.training.train import quiet_lightning
 from study.workers.events import Events, JsonLines
 from study.workers.export import export_best
@@ -69,15 +69,14 @@ def ui_commands(config: StudyConfig, session: Session) -> list[str]:
     return lines
 
 
-def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: Interrupts) -> int:
-    """Everything after the options parsed: returns the exit code (``study.run.main`` handles Ctrl-C)."""
-    remember(config.storage, config.tracking_uri, config.artifact_location)
+def run_study(command: Command, argv: Sequence[str], prog: str, interrupts: Interrupts) -> int:
+    """Everything after the options parsed and checked (``study.run.main``, which also handles Ctrl-C): returns
+    the exit code."""
+    config = command.config
     try:
         device, data = _prepare(config)
     except ConfigError as err:
-        return _refuse(prog, err, 2)
-    except DatasetUnavailableError as err:
-        return _refuse(prog, err, 1)
+        return _refuse(prog, command.named(err), 2)
     _quiet_libraries()
     as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
     progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
@@ -86,10 +85,22 @@ def run_study(config: StudyConfig, argv: Sequence[str], prog: str, interrupts: I
     try:
         session = join(config, log=events.note)
     except ConfigError as err:  # an option the existing study contradicts (checked before any write)
-        return _refuse(prog, err, 2)
+        return _refuse(prog, command.named(err), 2)
     except KeyboardInterrupt:  # interrupted while joining: nothing of this process to record
         return interrupts.exit_code
-    result, closing = _work_and_close(config, argv, session, data, device, events, progress, interrupts, started)
+    try:
+        result, closing = _work_and_close(config, argv, session, data, device, events, progress, interrupts, started)
+    except StoreError as err:  # a store turned unwritable mid-study: one line, what and where
+        url = config.tracking_uri if err.option == "--tracking-uri" else config.storage_url
+        cause = str(err).partition(": ")[2]
+        print(
+            redact(
+                f"{prog}: error: {err.option} {mask_url(url)} refused a write ({cause}); the study stopped, its "
+                "running trials recorded as far as the stores allowed: the next run repairs the rest"
+            ),
+            file=sys.stderr,
+        )
+        return 1
     trials = session.trials()
     if not as_worker:
         _print_results(config, session, trials, result, time.perf_counter() - started)
@@ -158,7 +169,13 @@ def _work_and_close(
         with interrupts.held():
             wall = time.perf_counter() - started
             flags = {"interrupted": result.interrupted, "timed_out": result.timed_out, "crashed": crashed}
-            closing = close_parent(session, wall, **flags)
+            try:
+                with writes_to("--tracking-uri"):
+                    closing = close_parent(session, wall, **flags)
+            except StoreError:
+                if not crashed:
+                    raise
+                closing = Closing(None, by_me=False)  # the crash is what the user must see; the next run closes it
     return result, closing
 
 

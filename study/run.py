@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from study.config import ConfigError
 from study.config.cli import build_parser, parse_command_line, worker_argv
 from study.config.console import setup_logging
-from study.secrets import install_log_filter, redact
+from study.secrets import install_log_filter, redact, remember, show_masked_command_line
 from study.workers.interrupts import Interrupts
+from study.workers.preflight import preflight
 
 __all__ = ["main"]
 
@@ -27,17 +28,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     interrupts = Interrupts().install()
     try:
         args = worker_argv() or list(sys.argv[1:] if argv is None else argv)
+        remember(*args)  # a store URL's password, before any message could show it
         parser = build_parser()
         install_log_filter()
         try:
-            config, verbosity = parse_command_line(args, parser)
+            command = parse_command_line(args, parser)
         except ConfigError as err:
             print(redact(f"{parser.prog}: error: {err}"), file=sys.stderr)
             return 2
-        setup_logging(verbosity)
+        config = command.config
+        remember(config.storage, config.tracking_uri, config.artifact_location)  # the file's and environment's too
+        show_masked_command_line()
+        try:
+            preflight(config)  # everything that can be checked before a byte is written, in about a second
+        except ConfigError as err:
+            print(redact(f"{parser.prog}: error: {command.named(err)}"), file=sys.stderr)
+            return 2
+        setup_logging(command.verbosity)
         from study.orchestrate import run_study  # the heavy stack: seconds to import
 
-        return run_study(config, args, parser.prog, interrupts)
+        return run_study(command, args, parser.prog, interrupts)
     except KeyboardInterrupt:  # before a study was joined (loading, checking): nothing to record
         return interrupts.exit_code
     finally:

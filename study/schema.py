@@ -247,6 +247,7 @@ INTERRUPTED = "interrupted (Ctrl-C or SIGTERM)"  # the reason a trial stopped by
 # ---------------------------------------------------------------- Optuna study user attributes
 PROTOCOL_ATTR = "protocol"
 SPLIT_SEED_ATTR = "split_seed"  # the study's train/validation split: one per study, for every trial of it
+DEFINITION_ATTR = "definition"  # the options that define its trials (study.config.definition), fixed at creation
 PARENT_RUN_ATTR = "mlflow_parent_run_id"
 TRACKING_URI_ATTR = "mlflow_tracking_uri"
 

@@ -13,9 +13,10 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-__all__ = ["MASK", "install_log_filter", "mask_url", "redact", "remember", "secrets_in"]
+__all__ = ["MASK", "install_log_filter", "mask_url", "redact", "remember", "secrets_in", "show_masked_command_line"]
 
 MASK = "***"
 # Query parameters and environment variables whose values are secrets.
@@ -65,6 +66,22 @@ def mask_url(url: str) -> str:
         userinfo, _, host = parts.netloc.rpartition("@")
         rest = f"{userinfo.split(':', 1)[0]}:{MASK}@{host}" + rest[len(parts.netloc) :]
     return f"{scheme}://" + _SECRET_VALUE.sub(lambda m: m.group(1) + MASK, rest)
+
+
+def show_masked_command_line() -> None:
+    """Replaces this process's visible command line (``ps``, ``/proc/<pid>/cmdline``) with its masked form when it
+    holds a secret, which every user of the machine could otherwise read for the process's whole life. The
+    instants before this runs cannot be helped: prefer ``PGPASSWORD``, ``~/.pgpass`` or ``MLFLOW_TRACKING_PASSWORD``
+    to a password in a URL."""
+    try:
+        words = Path("/proc/self/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except OSError:
+        return  # not Linux: nothing to read the command line from, and ps shows what the system shows
+    masked = [redact(mask_url(word)) for word in words]
+    if masked != words:
+        import setproctitle
+
+        setproctitle.setproctitle(" ".join(masked))
 
 
 def redact(text: str, extra: Iterable[str] = ()) -> str:

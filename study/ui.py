@@ -203,7 +203,7 @@ def parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
             "--tracking-uri", f"got {shown!r}, a file store MLflow 3 refuses; accepted: {_ACCEPTED_TRACKING}"
         )
     if _is_server(tracking_uri):
-        from study.records.stores import check_tracking_uri
+        from study.records.store_checks import check_tracking_uri
 
         check_tracking_uri(tracking_uri)  # answers within seconds, instead of MLflow's minutes of retries
     elif not _holds_table("--tracking-uri", tracking_uri, "experiments", _ACCEPTED_TRACKING):

@@ -163,6 +163,9 @@ def start_together(argvs: list[list[str]], env: dict[str, str] | None = None) ->
     return procs
 
 
+DEAD_WORKER_REASONS = ("its worker stopped answering", "its process stopped before")
+
+
 def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_name: str) -> list[str]:
     """Every way the two stores disagree about a study and its sub-studies (an empty list when they agree).
 
@@ -182,6 +185,7 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
         PARENT_RUN_ATTR,
         ROLE_TAG,
         RUN_ID_ATTR,
+        STATE_REASON,
         STATE_TAG,
         STUDY_TAG,
         TRIAL_TAG,
@@ -225,5 +229,10 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
                 problems.append(f"{key} {trial.state.name}: MLflow status {run.info.status}")
             if RUN_ID_ATTR in trial.user_attrs and trial.user_attrs[RUN_ID_ATTR] != run.info.run_id:
                 problems.append(f"{key}: run id attribute names another run")
+            # only a trial whose process died (failed by another one) may lack the attribute: it was never open to
+            # a live worker once its run existed
+            reason = str(trial.user_attrs.get(STATE_REASON, ""))
+            if RUN_ID_ATTR not in trial.user_attrs and not reason.startswith(DEAD_WORKER_REASONS):
+                problems.append(f"{key} {trial.state.name}: its run is linked from no Optuna trial ({reason})")
     problems += [f"{key}: a run without its trial" for key in by_key if key not in seen]
     return problems

@@ -12,8 +12,8 @@ import dataclasses
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import NoReturn
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, NoReturn
 
 from study.config import (
     FIELDS,
@@ -28,10 +28,12 @@ from study.config import (
     read_toml,
 )
 from study.config.console import NORMAL, QUIET, VERBOSE
+from study.config.sources import ENVIRONMENT
 from study.secrets import install_log_filter, mask_url, redact, remember
 
 __all__ = [
     "ARGV_ENV",
+    "Command",
     "EVENTS_ENV",
     "OneLineParser",
     "build_parser",
@@ -136,11 +138,27 @@ def build_parser(prog: str = "python -m study.run") -> OneLineParser:
     return p
 
 
+class Command(NamedTuple):
+    """A parsed command line: the configuration, the verbosity (-q/-v) and which options the environment gave
+    (field -> variable), so that an error about one of them names the variable the user set."""
+
+    config: StudyConfig
+    verbosity: int
+    from_environment: Mapping[str, str]
+
+    def named(self, err: ConfigError) -> ConfigError:
+        """``err`` naming the environment variable, when its option's value came from one."""
+        for name, variable in self.from_environment.items():
+            if err.option == flag_of(name):
+                return ConfigError(variable, str(err).partition(": ")[2])
+        return err
+
+
 def parse_config(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> StudyConfig:
-    return parse_command_line(argv, parser)[0]
+    return parse_command_line(argv, parser).config
 
 
-def parse_command_line(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> tuple[StudyConfig, int]:
+def parse_command_line(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> Command:
     """The configuration and the verbosity (-q/-v). Defaults < protocol preset < environment (``OPTUNA_STORAGE``,
     ``MLFLOW_TRACKING_URI``) < TOML file < command line. Raises ConfigError (exits 2 on argparse errors)."""
     parser = parser or build_parser()
@@ -152,4 +170,6 @@ def parse_command_line(argv: Sequence[str] | None, parser: OneLineParser | None 
     protocol = given.get("protocol", from_file.get("protocol", StudyConfig.protocol))
     from_environment = environment_options(os.environ)
     config = StudyConfig(**{**PROTOCOL_PRESETS.get(protocol, {}), **from_environment, **from_file, **given})
-    return config, verbosity
+    variables = {name: variable for variable, name in ENVIRONMENT.items()}
+    origins = {name: variables[name] for name in from_environment if name not in from_file and name not in given}
+    return Command(config, verbosity, origins)

@@ -68,10 +68,17 @@ def _shown(value: str | None) -> str:
     return repr(value if len(value) <= _MAX_SHOWN else value[: _MAX_SHOWN - 3] + "...")
 
 
-def refuse_other_definition(study_name: str, recorded: Mapping[str, str], config: StudyConfig) -> None:
+def refuse_other_definition(
+    study_name: str, recorded: Mapping[str, str], config: StudyConfig, *, only_recorded: bool = False
+) -> None:
     """Raises ConfigError, one line naming every differing option with the recorded and the given value, when
-    ``config`` does not define the same trials as study ``study_name`` was created with."""
-    diff = differences({k: v for k, v in recorded.items() if k.split(".")[0] in DEFINING}, definition(config))
+    ``config`` does not define the same trials as study ``study_name`` was created with. ``only_recorded``: the
+    record predates some options (a study from an earlier version): compare those it holds."""
+    recorded = {k: v for k, v in recorded.items() if k.split(".")[0] in DEFINING}
+    given = definition(config)
+    if only_recorded:
+        given = {k: v for k, v in given.items() if k in recorded}
+    diff = differences(recorded, given)
     if not diff:
         return
     flags = list(dict.fromkeys(flag_of(key.split(".")[0]) for key, _, _ in diff))

@@ -51,6 +51,7 @@ PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-t
 NORMALIZATIONS = ("unit", "standard")
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
 DEFAULT_STORAGE = "mlruns/optuna-journal.log"  # a journal file: safe for several local processes
+MAX_HEARTBEAT_SECONDS = 600.0  # a dead worker's trial is retried within GRACE_BEATS x this: 50 minutes at most
 
 
 def _fuse(value: Any) -> str:
@@ -333,8 +334,8 @@ class StudyConfig:
         metadata=_option(
             f"a running trial refreshes its heartbeat this often; one silent for {GRACE_BEATS} beats is failed and "
             "retried by another worker",
-            parsers.positive_seconds,
-            "seconds > 0",
+            parsers.positive_seconds_up_to(MAX_HEARTBEAT_SECONDS),
+            f"seconds > 0, at most {MAX_HEARTBEAT_SECONDS:g} (a silent trial is retried after {GRACE_BEATS} beats)",
             metavar="SECONDS",
         ),
     )

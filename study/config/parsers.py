@@ -25,6 +25,7 @@ __all__ = [
     "optional_text",
     "optional_whole",
     "positive_seconds",
+    "positive_seconds_up_to",
     "seconds_or_none",
     "size_or_all",
     "study_name",
@@ -91,6 +92,16 @@ def positive_seconds(value: Any) -> float:
     if seconds is None:
         raise ValueError
     return seconds
+
+
+def positive_seconds_up_to(maximum: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        seconds = positive_seconds(value)
+        if seconds > maximum:
+            raise ValueError
+        return seconds
+
+    return parse
 
 
 def optional_whole(value: Any) -> int | None:

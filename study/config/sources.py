@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from study.config.errors import ConfigError
-from study.config.fields import FIELDS, parse_value
+from study.config.fields import FIELDS, flag_of, option_of, parse_value
 from study.schema import SEED_PROTOCOL, TUNED
 
 __all__ = [
@@ -62,14 +62,24 @@ PROTOCOL_PRESETS: Mapping[str, Mapping[str, Any]] = {
 }
 
 
-def config_from_mapping(values: Mapping[str, Any], *, source: str) -> dict[str, Any]:
-    """Checks and converts raw values (TOML or parsed command line) into StudyConfig keyword arguments."""
+_WORDS = ("none", "all")  # the words a TOML string may hold for a field that is otherwise a number
+
+
+def config_from_mapping(values: Mapping[str, Any], *, source: str, typed: bool = False) -> dict[str, Any]:
+    """Checks and converts raw values into StudyConfig keyword arguments. The command line gives strings; a
+    ``typed`` source (TOML) must give numbers and lists as such: ``n_trials = "5"`` is refused."""
     out: dict[str, Any] = {}
     for key, value in values.items():
         name = str(key).replace("-", "_")
         if name not in FIELDS:
             accepted = ", ".join(sorted(k.replace("_", "-") for k in FIELDS))
             raise ConfigError(source, f"unknown option {key!r}; accepted: {accepted}")
+        textual = str(FIELDS[name].type).startswith("str")
+        if typed and isinstance(value, str) and not textual and value.strip().lower() not in _WORDS:
+            option = option_of(name)
+            raise ConfigError(
+                flag_of(name), f"got {value!r} (a TOML string); accepted: {option.accepted}, written without quotes"
+            )
         out[name] = parse_value(name, value)
     return out
 
@@ -88,4 +98,4 @@ def read_toml(path: str) -> dict[str, Any]:
         raise ConfigError("--config", f"got {path!r}: not valid TOML ({err}); accepted: a TOML file") from None
     if "lr_range" in raw and "lr_ranges" not in raw:
         raw["lr_ranges"] = raw.pop("lr_range")
-    return config_from_mapping(raw, source=f"--config {path}")
+    return config_from_mapping(raw, source=f"--config {path}", typed=True)

@@ -15,6 +15,7 @@ that has none. A trial still RUNNING is left to ``study.workers.liveness``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +24,22 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from study.records.failures import StoreError, writes_to
 from study.records.optuna_internals import refreshed, set_trial_attr
 from study.records.tracking import StudyTracker
-from study.schema import BATCH_SIZE, FAIL, LR, MLFLOW_STATUS, OPTIMIZER, ROLE, SEED, STATE_REASON, STATE_TAG, lr_param
+from study.schema import (
+    BATCH_SIZE,
+    FAIL,
+    LR,
+    MLFLOW_STATUS,
+    OPTIMIZER,
+    ROLE,
+    RUN_ID_ATTR,
+    SEED,
+    STATE_REASON,
+    STATE_TAG,
+    lr_param,
+)
 
 __all__ = ["Outcome", "commit", "crashed", "reconcile"]
 
@@ -67,48 +81,80 @@ def commit(study: optuna.Study, trial: FrozenTrial, run_id: str | None, outcome:
     """Writes the end of claimed ``trial`` (call it with signals held); returns the state Optuna holds afterwards.
 
     If another worker already failed the trial (it judged it dead), Optuna keeps that state and the run
-    follows it.
+    follows it. If MLflow refuses the first write, Optuna is still told (it is the truth, and the next run's
+    ``reconcile`` brings the run in line) before the ``StoreError`` is raised.
     """
-    if run_id is None:
-        now = refreshed(study, trial)
-        run_id = tracker.start_trial(
-            study.study_name, trial.number, str(now.params.get(OPTIMIZER)), run_params(now), {}
-        )
-    tracker.record_end(run_id, outcome.state, outcome.metrics, outcome.reason, outcome.step)
+    refused: StoreError | None = None
+    try:
+        with writes_to("--tracking-uri"):
+            run_id = run_id or _created_run(study, trial, tracker)
+            tracker.record_end(run_id, outcome.state, outcome.metrics, outcome.reason, outcome.step)
+    except StoreError as err:
+        refused = err
     attrs = dict(outcome.attrs)
     if outcome.reason:
         attrs[STATE_REASON] = outcome.reason[:1000]
-    try:
-        for key, value in attrs.items():
-            set_trial_attr(study, trial, key, value)
-    except UpdateFinishedTrialError:
-        pass  # finished by another worker: tell() below keeps its state
-    if outcome.state == TrialState.COMPLETE.name:
-        frozen = study.tell(trial.number, outcome.value, skip_if_finished=True)
-    else:
-        frozen = study.tell(trial.number, state=TrialState[outcome.state], skip_if_finished=True)
+    with writes_to("--storage"):
+        try:
+            for key, value in attrs.items():
+                set_trial_attr(study, trial, key, value)
+        except UpdateFinishedTrialError:
+            pass  # finished by another worker: tell() below keeps its state
+        if outcome.state == TrialState.COMPLETE.name:
+            frozen = study.tell(trial.number, outcome.value, skip_if_finished=True)
+        else:
+            frozen = study.tell(trial.number, state=TrialState[outcome.state], skip_if_finished=True)
+    if refused is not None:
+        raise refused
+    assert run_id is not None, "created above, or MLflow refused"
     state = frozen.state.name
-    if state != outcome.state:
-        tracker.record_end(run_id, state, reason=frozen.user_attrs.get(STATE_REASON))
-    tracker.terminate(run_id, state)
+    with writes_to("--tracking-uri"):
+        if state != outcome.state:
+            tracker.record_end(run_id, state, reason=frozen.user_attrs.get(STATE_REASON))
+        tracker.terminate(run_id, state)
     return state
 
 
+def _created_run(study: optuna.Study, trial: FrozenTrial, tracker: StudyTracker) -> str:
+    """The run of a trial that ended before its start created one (or created and linked it, then failed): linked
+    to the trial while the trial is still open, so the Optuna trial always names its run."""
+    now = refreshed(study, trial)
+    linked = now.user_attrs.get(RUN_ID_ATTR)
+    if isinstance(linked, str):
+        return linked
+
+    def link(new: str) -> None:
+        with contextlib.suppress(UpdateFinishedTrialError):  # failed by another worker meanwhile
+            set_trial_attr(study, trial, RUN_ID_ATTR, new)
+
+    return tracker.start_trial(
+        study.study_name, trial.number, str(now.params.get(OPTIMIZER)), run_params(now), {}, link
+    )
+
+
 def reconcile(study: optuna.Study, tracker: StudyTracker) -> list[int]:
-    """Makes every finished trial's MLflow run agree with Optuna; returns the numbers of the trials repaired."""
-    runs = tracker.trial_runs(study.study_name)
+    """Makes every finished trial's MLflow run agree with Optuna; returns the numbers of the trials repaired.
+
+    A trial's run is the one it names (its run id attribute), else the newest of its number; another run of the
+    same trial (a start cut short after creating one, by an earlier version) is deleted, so each trial has one."""
+    runs = tracker.runs_by_trial(study.study_name)
     repaired = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)):
         state = trial.state.name
         reason = trial.user_attrs.get(STATE_REASON)
-        run = runs.get(trial.number)
+        mine = runs.get(trial.number, [])
+        linked = [r for r in mine if r.info.run_id == trial.user_attrs.get(RUN_ID_ATTR)]
+        run = linked[0] if linked else mine[-1] if mine else None
+        extra = [r for r in mine if r is not run]
+        for other in extra:
+            tracker.delete_run(other.info.run_id)
         if run is None:
             optimizer = str(trial.params.get(OPTIMIZER))
             run_id = tracker.start_trial(study.study_name, trial.number, optimizer, run_params(trial), {})
             tracker.end_trial(run_id, state, reason=reason or NO_RUN_REASON)
         elif run.info.status != MLFLOW_STATUS[state] or run.data.tags.get(STATE_TAG) != state:
             tracker.end_trial(run.info.run_id, state, reason=reason)
-        else:
+        elif not extra:
             continue
         repaired.append(trial.number)
     return repaired

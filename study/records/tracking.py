@@ -8,13 +8,15 @@ FINISHED), and logs metrics once per epoch in one batch. Everything goes through
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param, Run, RunTag
@@ -22,6 +24,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID
 
 from study.config.definition import flatten_params
+from study.records.locks import local_file
+from study.records.store_checks import database_has_experiment, mlflow_uri
 from study.schema import (
     CONFIG_PARAM_PREFIX,
     MLFLOW_STATUS,
@@ -37,7 +41,18 @@ from study.schema import (
     sub_study_suffix,
 )
 
-__all__ = ["StudyTracker", "child_runs", "default_artifact_location", "find_parent_run"]
+__all__ = [
+    "EXPERIMENT_KIND_TAG",
+    "StudyTracker",
+    "child_runs",
+    "client_for",
+    "default_artifact_location",
+    "find_parent_run",
+    "recorded_configuration",
+]
+
+# The MLflow UI (3.x) reads this experiment tag to choose its first view: model training, not GenAI evaluation.
+EXPERIMENT_KIND_TAG, TRAINING = "mlflow.experimentKind", "custom_model_development"
 
 _PAGE = 1000  # runs per search page
 _BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
@@ -60,18 +75,42 @@ def default_artifact_location(tracking_uri: str) -> str | None:
     return (database.resolve().parent / "artifacts").as_uri()
 
 
+def client_for(tracking_uri: str) -> MlflowClient:
+    """A client of the tracking store; an http(s) address's credentials go to MLflow's own variables."""
+    return MlflowClient(mlflow_uri(tracking_uri))
+
+
 def _experiment_id(client: MlflowClient, name: str, artifact_location: str | None) -> str:
-    """The experiment's id, created if missing; another process creating it at the same instant is fine."""
+    """The experiment's id, created if missing (another process creating it at the same instant is fine), tagged
+    so that the MLflow UI opens it on its model-training view (runs, charts), not the GenAI pages."""
     found = client.get_experiment_by_name(name)
-    if found:
-        return str(found.experiment_id)
-    try:
-        return str(client.create_experiment(name, artifact_location=artifact_location))
-    except MlflowException:
+    if found is None:
+        with contextlib.suppress(MlflowException):  # another process created it at the same instant
+            client.create_experiment(name, artifact_location=artifact_location, tags={EXPERIMENT_KIND_TAG: TRAINING})
         found = client.get_experiment_by_name(name)
         if found is None:
-            raise
-        return str(found.experiment_id)
+            raise MlflowException(f"experiment {name!r} could not be created")
+    if found.tags.get(EXPERIMENT_KIND_TAG) != TRAINING:
+        client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, TRAINING)
+    return str(found.experiment_id)
+
+
+def recorded_configuration(tracking_uri: str, experiment: str, study_name: str) -> dict[str, str] | None:
+    """The configuration the study's parent run was created with (its ``config.*`` params, without the prefix), or
+    None when the store, the experiment or the run does not exist. Reads only: a missing store is not created."""
+    path = local_file(tracking_uri)
+    if path is not None and not path.is_file():
+        return None
+    database = urlsplit(tracking_uri).scheme.split("+")[0] in ("postgresql", "mysql", "mssql")
+    if database and not database_has_experiment(tracking_uri, experiment):
+        return None
+    client = client_for(tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    parent = find_parent_run(client, found.experiment_id, study_name) if found else None
+    if parent is None:
+        return None
+    params = parent.data.params
+    return {k.removeprefix(CONFIG_PARAM_PREFIX): v for k, v in params.items() if k.startswith(CONFIG_PARAM_PREFIX)}
 
 
 def find_parent_run(client: MlflowClient, experiment_id: str, study_name: str) -> Run | None:
@@ -119,7 +158,7 @@ class StudyTracker:
 
         Call it under the study's lock (``study.records.locks``): the lock makes "find, else create" happen once.
         """
-        client = MlflowClient(tracking_uri)
+        client = client_for(tracking_uri)
         experiment_id = _experiment_id(client, experiment, artifact_location or default_artifact_location(tracking_uri))
         parent = find_parent_run(client, experiment_id, study_name)
         if parent:
@@ -163,12 +202,19 @@ class StudyTracker:
             m, p, t = m[_BATCH:], p[90:], t[90:]
 
     def start_trial(
-        self, study_name: str, trial_number: int, optimizer: str, params: Mapping[str, Any], tags: Mapping[str, str]
+        self,
+        study_name: str,
+        trial_number: int,
+        optimizer: str,
+        params: Mapping[str, Any],
+        tags: Mapping[str, str],
+        link: Callable[[str], None] | None = None,
     ) -> str:
         """Creates the trial's child run, named after the trial and its optimizer, with all its params.
 
-        Trials of a sub-study (``NAME.adam``, ``NAME.final``) are children of the same parent; their run names
-        start with the sub-study's suffix.
+        ``link(run_id)`` runs as soon as the run exists, before anything else is written to it: the Optuna trial
+        names its run even if what follows fails. Trials of a sub-study (``NAME.adam``, ``NAME.final``) are
+        children of the same parent; their run names start with the sub-study's suffix.
         """
         suffix = sub_study_suffix(study_name, self.study_name)
         run = self.client.create_run(
@@ -183,6 +229,8 @@ class StudyTracker:
             },
         )
         run_id: str = run.info.run_id
+        if link is not None:
+            link(run_id)
         self._log(run_id, params=flatten_params(params), tags=dict(tags))
         return run_id
 
@@ -221,15 +269,24 @@ class StudyTracker:
         self.record_end(run_id, state, reason=reason)
         self.terminate(run_id, state)
 
-    def trial_runs(self, study_name: str) -> dict[int, Run]:
-        """The child runs of one (sub-)study by trial number (the newest when a number has several)."""
+    def runs_by_trial(self, study_name: str) -> dict[int, list[Run]]:
+        """Every child run of one (sub-)study by trial number, oldest first (a trial has one, unless a start was
+        cut short after creating a run: ``study.records.ledger.reconcile`` removes the extra ones)."""
         runs = child_runs(self.client, self.experiment_id, self.parent_run_id, f"tags.`{STUDY_TAG}` = '{study_name}'")
-        out: dict[int, Run] = {}
+        out: dict[int, list[Run]] = {}
         for run in sorted(runs, key=lambda r: r.info.start_time or 0):
             number = run.data.tags.get(TRIAL_TAG, "")
             if number.isdigit():
-                out[int(number)] = run
+                out.setdefault(int(number), []).append(run)
         return out
+
+    def trial_runs(self, study_name: str) -> dict[int, Run]:
+        """The child runs of one (sub-)study by trial number (the newest when a number has several)."""
+        return {number: runs[-1] for number, runs in self.runs_by_trial(study_name).items()}
+
+    def delete_run(self, run_id: str) -> None:
+        """Moves a run to MLflow's deleted lifecycle stage (restorable; hidden from searches and the UI)."""
+        self.client.delete_run(run_id)
 
     def finish(
         self, status: str, metrics: Mapping[str, float], tags: Mapping[str, str], summary: Mapping[str, Any]

@@ -18,7 +18,8 @@ from optuna.trial import FrozenTrial
 
 from study.config import ConfigError
 from study.records.locks import local_file
-from study.records.stores import check_storage, check_tracking_uri, open_storage, study_names
+from study.records.store_checks import check_storage, check_tracking_uri
+from study.records.stores import open_storage, study_names
 from study.records.tracking import child_runs, find_parent_run
 from study.report.records import CURVE_KEYS, StudyData, TrialRecord
 from study.schema import (

@@ -19,15 +19,24 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from models.data import ImageDataModule
+from models.datasets import DatasetUnavailableError
 from study.config import PRECISIONS, ConfigError, StudyConfig
+from study.config.definition import definition, refuse_other_definition
 from study.design.protocols import Part, parts_of, plan
 from study.design.sampling import make_pruner, make_sampler
 from study.records.environment import resolve_device
 from study.records.ledger import reconcile
-from study.records.locks import study_lock
-from study.records.stores import check_storage, check_tracking_uri, open_storage
-from study.records.tracking import StudyTracker
-from study.schema import OBJECTIVE_NAME, PARENT_RUN_ATTR, PROTOCOL_ATTR, SPLIT_SEED_ATTR, TRACKING_URI_ATTR
+from study.records.locks import local_file, study_lock
+from study.records.stores import open_storage
+from study.records.tracking import StudyTracker, recorded_configuration
+from study.schema import (
+    DEFINITION_ATTR,
+    OBJECTIVE_NAME,
+    PARENT_RUN_ATTR,
+    PROTOCOL_ATTR,
+    SPLIT_SEED_ATTR,
+    TRACKING_URI_ATTR,
+)
 from study.secrets import mask_url
 
 __all__ = ["Session", "check_config", "join", "load_data"]
@@ -53,7 +62,7 @@ class Session:
 
 
 def check_config(config: StudyConfig) -> str:
-    """Everything that can be checked without writing anything; returns the resolved device."""
+    """What only the heavy stack can check (``study.workers.preflight`` did the rest); returns the device."""
     device = resolve_device(config.device)
     if device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device", "got 'cuda' but no GPU is visible; accepted: auto, cpu")
@@ -61,25 +70,13 @@ def check_config(config: StudyConfig) -> str:
         # Lightning would quietly train in bf16-mixed instead, and the records would name the wrong precision
         accepted = ", ".join(p for p in PRECISIONS if p not in CUDA_ONLY_PRECISIONS)
         raise ConfigError("--precision", f"got {config.precision!r} on the CPU; accepted on the CPU: {accepted}")
-    check_tracking_uri(
-        config.tracking_uri,
-        default=config.tracking_uri == DEFAULT_TRACKING_URI,
-        experiment=config.experiment,
-        artifact_location=config.artifact_location,
-    )
-    check_storage(config.storage_url, default=config.storage is None)
-    if config.workers > 1 and config.storage_url.startswith("sqlite:"):
-        # Optuna's SQLite storage locks the whole file and its retries fail under several writers
-        raise ConfigError(
-            "--workers",
-            f"got {config.workers} with --storage {config.storage_url}; accepted: --workers 1 with SQLite, or "
-            "several workers with a journal file (the default) or a database server",
-        )
     return device
 
 
 def load_data(config: StudyConfig, device: str) -> ImageDataModule:
-    """Decodes the dataset once for the whole study; each trial reuses it at its own batch size."""
+    """Decodes the dataset once for the whole study; each trial reuses it at its own batch size. Files missing
+    are downloaded when the network allows (into a temporary folder, moved into place only when complete); data
+    that cannot be had is bad input: one line, nothing written."""
     data = ImageDataModule(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -89,11 +86,15 @@ def load_data(config: StudyConfig, device: str) -> ImageDataModule:
         seed=config.split_seed,
         device=device,
     )
-    data.prepare_data()
     try:
+        data.prepare_data()
         data.setup("fit")
-    except ValueError as err:  # the only size the split can reject is the requested subset
-        raise ConfigError("--train-size", f"{err}; accepted: 1 up to the training split's size") from None
+    except DatasetUnavailableError as err:
+        raise ConfigError(
+            "--data-dir" if config.data_dir is not None else "--dataset",
+            f"{err.summary}; accepted: a folder holding the dataset's files (`make data` copies MNIST and "
+            "Fashion-MNIST from ../shared/data), or a network connection to download them",
+        ) from None
     return data
 
 
@@ -114,25 +115,38 @@ def _open_part(storage: BaseStorage, part: Part) -> optuna.Study:
     return study
 
 
-def _check_split_seed(storage: BaseStorage, config: StudyConfig) -> None:
-    """A study keeps the split it started with: its trials must be comparable."""
+def _check_definition(storage: BaseStorage, config: StudyConfig) -> None:
+    """Refuses ``config`` if it defines other trials than the study was created with: its Optuna studies' record,
+    else (a study from before definitions were recorded) the options its MLflow parent run holds. Reads only."""
     names = {s.study_name: s for s in storage.get_all_studies()}
     for part in parts_of(config):
         existing = names.get(part.name)
-        recorded = existing.user_attrs.get(SPLIT_SEED_ATTR) if existing else None
-        if recorded is not None and recorded != config.split_seed:
-            raise ConfigError(
-                "--split-seed",
-                f"got {config.split_seed}, but study {config.study_name!r} was run with split seed {recorded}; "
-                f"accepted: {recorded} (or a new --study-name)",
-            )
+        recorded = existing.user_attrs.get(DEFINITION_ATTR) if existing else None
+        if isinstance(recorded, dict):
+            refuse_other_definition(config.study_name, {str(k): str(v) for k, v in recorded.items()}, config)
+            return
+    legacy = recorded_configuration(config.tracking_uri, config.experiment, config.study_name)
+    if legacy is not None:
+        refuse_other_definition(config.study_name, legacy, config, only_recorded=True)
+
+
+def _create_store_folders(config: StudyConfig) -> None:
+    """The folders of local store files (``mlruns/`` by default): created now, after every check passed."""
+    for url in (config.storage_url, config.tracking_uri):
+        path = local_file(url)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
 
 
 def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
-    """Opens the study's stores and (sub-)studies, queues its budget and repairs its records, under its lock."""
+    """Opens the study's stores and (sub-)studies, queues its budget and repairs its records, under its lock.
+
+    A process whose options define other trials than the study was created with is refused (``ConfigError``)
+    before either store is written: one study, one experiment."""
+    _create_store_folders(config)
     with study_lock(config.storage_url, config.tracking_uri):
         storage = open_storage(config.storage_url)
-        _check_split_seed(storage, config)  # before anything is written: a refused option changes nothing
+        _check_definition(storage, config)  # before anything is written: a refused option changes nothing
         tracker = StudyTracker.open(
             config.tracking_uri, config.experiment, config.study_name, config.to_dict(), config.artifact_location
         )
@@ -144,6 +158,7 @@ def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
             PARENT_RUN_ATTR: tracker.parent_run_id,
             TRACKING_URI_ATTR: mask_url(config.tracking_uri),
             SPLIT_SEED_ATTR: config.split_seed,
+            DEFINITION_ATTR: definition(config),
         }
         for study in studies.values():
             for key, value in attrs.items():

@@ -173,10 +173,14 @@ class TrialRunner:
     def start(self, trial: optuna.Trial, spec: TrialSpec) -> str:
         """Creates the trial's MLflow child run and links the two records; returns the run id."""
         role = str(trial.user_attrs.get(ROLE, SEARCH_ROLE))
+
+        def link(run_id: str) -> None:
+            trial.set_user_attr(RUN_ID_ATTR, run_id)
+
+        params = self.run_params(spec, role)
         run_id = self.tracker.start_trial(
-            trial.study.study_name, trial.number, spec.optimizer, self.run_params(spec, role), self.environment
+            trial.study.study_name, trial.number, spec.optimizer, params, self.environment, link
         )
-        trial.set_user_attr(RUN_ID_ATTR, run_id)
         self.tracker.log_datasets(run_id, self.datasets())
         return run_id
 

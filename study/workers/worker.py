@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial, TrialState
 from study.config import FUSE_AUTO
 from study.design.protocols import Part, retraining, waiting_for
 from study.design.sampling import make_sampler
+from study.records.failures import StoreError, writes_to
 from study.records.ledger import Outcome, commit, crashed
 from study.records.optuna_internals import claim, enqueued, live_trial, refreshed, set_enqueued
 from study.schema import FAIL, INTERRUPTED, OPTIMIZER, sub_study
@@ -136,9 +137,10 @@ class Worker:
             study = self.studies[part.name]
 
             def closed(trial: FrozenTrial, reason: str, name: str = part.name) -> None:
-                run = self.tracker.trial_runs(name).get(trial.number)
-                if run is not None:
-                    self.tracker.end_trial(run.info.run_id, FAIL, reason=reason)
+                with writes_to("--tracking-uri"):
+                    run = self.tracker.trial_runs(name).get(trial.number)
+                    if run is not None:
+                        self.tracker.end_trial(run.info.run_id, FAIL, reason=reason)
                 self.events.note(f"{name}: trial {trial.number} failed: {reason}; its configuration is queued again")
 
             sweep(study, self.heartbeat_seconds, closed)
@@ -188,7 +190,7 @@ class Worker:
         claims: list[_Claim] = []
         ending: Outcome | None = None
         try:
-            with self.interrupts.held():
+            with self.interrupts.held(), writes_to("--storage"):
                 self.sweep()
                 claims = self._claim_stack()
             if not claims:
@@ -256,12 +258,19 @@ class Worker:
                 break
 
     def _commit_all(self, claims: Sequence[_Claim], ending: Outcome | None) -> None:
-        """Commits every claimed trial's outcome (``ending`` for those without one); re-raises an interrupt."""
+        """Commits every claimed trial's outcome (``ending`` for those without one); re-raises an interrupt, or
+        the first store that refused a write once every trial is recorded as far as the stores allow."""
         interrupted = ending is not None and ending.interrupted
+        refused: StoreError | None = None
         for c in claims:
             outcome = c.outcome or ending or Outcome(FAIL, reason=INTERRUPTED, interrupted=True)
             interrupted |= outcome.interrupted
-            self._commit(c, outcome)
+            try:
+                self._commit(c, outcome)
+            except StoreError as err:
+                refused = refused or err
+        if refused is not None:
+            raise refused
         if interrupted:
             raise KeyboardInterrupt(INTERRUPTED)
 

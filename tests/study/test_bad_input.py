@@ -107,6 +107,21 @@ CASES: dict[str, tuple[list[str], str]] = {
     "config batch size twice": (["--config", "{toml}"], "--batch-sizes"),
     "config lr range of one number": (["--config", "{toml}"], "--lr-range"),
     "config report as text": (["--config", "{toml}"], "--no-report"),
+    "config trials as a string": (["--config", "{toml}"], "--n-trials"),
+    "config batch sizes as a string": (["--config", "{toml}"], "--batch-sizes"),
+    "in-memory storage": (["--storage", "sqlite://"], "--storage"),
+    "in-memory sqlite storage": (["--storage", "sqlite:///:memory:"], "--storage"),
+    "in-memory tracking store": (["--tracking-uri", "sqlite://"], "--tracking-uri"),
+    "in-memory sqlite tracking store": (["--tracking-uri", "sqlite:///:memory:"], "--tracking-uri"),
+    "more workers than cores": (["--workers", "1000"], "--workers"),
+    "more threads than cores": (["--threads-per-worker", "1000"], "--threads-per-worker"),
+    "a batch larger than the training set": (["--train-size", "100", "--batch-sizes", "64,128"], "--batch-sizes"),
+    "heartbeat of a lifetime": (["--heartbeat-seconds", "1e12"], "--heartbeat-seconds"),
+    "data folder missing": (["--data-dir", "{store}/nodata"], "--data-dir"),
+    "data folder a file": (["--data-dir", "{toml}"], "--data-dir"),
+    "data folder empty": (["--data-dir", "{folder}"], "--data-dir"),
+    "a corrupt MNIST file": (["--data-dir", "{corrupt}"], "--data-dir"),
+    "cifar10 offline": (["--dataset", "cifar10", "--data-dir", "{folder}"], "--data-dir"),
 }
 TOML = {
     "config file not TOML": "n_trials = = 3\n",
@@ -119,6 +134,8 @@ TOML = {
     "config batch size twice": "batch_sizes = [64, 64]\n",
     "config lr range of one number": "[lr_range]\nadam = [1e-3]\n",
     "config report as text": 'report = "yes"\n',
+    "config trials as a string": 'n_trials = "5"\n',
+    "config batch sizes as a string": 'batch_sizes = "32,64"\n',
 }
 
 
@@ -143,10 +160,12 @@ def read_only_folder(base: Path) -> Iterator[Path]:
             folder.chmod(0o755)
 
 
-def _digest(folder: Path) -> dict[str, str]:
+def _digest(folder: Path, but: Path | None = None) -> dict[str, str]:
+    """Every file and folder below ``folder`` (except below ``but``), files by their content."""
     return {
         str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "folder"
         for p in sorted(folder.rglob("*"))
+        if but is None or (p != but and but not in p.parents)
     }
 
 
@@ -159,10 +178,24 @@ def existing_store(tmp_path_factory: pytest.TempPathFactory, mnist_data_dir: Pat
             *("--tracking-uri", f"sqlite:///{store}/mlflow.db", "--storage", str(store / "journal.log")),
             *("--data-dir", str(mnist_data_dir), "--train-size", "128", "--n-trials", "1", "--max-epochs", "1"),
             *("--experiment", "tests", "--study-name", "tiny", "--no-report", "--optimizers", "adam"),
+            *("--batch-sizes", "64"),
         ]
     )
     assert code == 0
     return store
+
+
+@pytest.fixture(scope="module")
+def corrupt_data(tmp_path_factory: pytest.TempPathFactory, mnist_data_dir: Path) -> Path:
+    """MNIST's files with one of them cut short, as an interrupted copy leaves it."""
+    root = tmp_path_factory.mktemp("corrupt")
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for gz in (mnist_data_dir / "MNIST" / "raw").glob("*.gz"):
+        shutil.copy(gz, raw / gz.name)
+    labels = raw / "train-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:1000])
+    return root
 
 
 @pytest.mark.parametrize("existing", [False, True], ids=["fresh", "existing"])
@@ -172,8 +205,11 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     existing: bool,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
     mnist_data_dir: Path,
     existing_store: Path,
+    corrupt_data: Path,
+    offline: None,
 ) -> None:
     extra, option = CASES[case]
     store = tmp_path / "stores"
@@ -185,9 +221,13 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     folder.mkdir()
     toml = tmp_path / "study.toml"
     toml.write_text(TOML.get(case, ""))
-    before = _digest(store)
+    cwd = tmp_path / "cwd"  # where a default store (mlruns/) would land
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
     with read_only_folder(tmp_path) as readonly:
+        before, data_before = _digest(tmp_path, but=readonly), _digest(corrupt_data)
         fill = {"{store}": str(store), "{folder}": str(folder), "{toml}": str(toml), "{readonly}": str(readonly)}
+        fill["{corrupt}"] = str(corrupt_data)
         args = []
         for arg in extra:
             for key, value in fill.items():
@@ -196,6 +236,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
         stores = ["--tracking-uri", f"sqlite:///{store}/mlflow.db", "--storage", str(store / "journal.log")]
         with pytest.raises(SystemExit) as exited:
             raise SystemExit(main([*stores, "--data-dir", str(mnist_data_dir), "--study-name", "tiny", *args]))
+        after = _digest(tmp_path, but=readonly)
     assert exited.value.code == 2
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -203,21 +244,8 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(
     assert option in lines[0] and "Traceback" not in captured.err
     assert "accepted" in lines[0] or "unrecognized" in lines[0] or "unknown option" in lines[0], lines[0]
     assert captured.out == ""
-    assert _digest(store) == before
-
-
-def test_a_study_keeps_its_split_seed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], mnist_data_dir: Path, existing_store: Path
-) -> None:
-    store = tmp_path / "stores"
-    shutil.copytree(existing_store, store)
-    before = _digest(store)
-    stores = ["--tracking-uri", f"sqlite:///{store}/mlflow.db", "--storage", str(store / "journal.log")]
-    args = [*stores, "--data-dir", str(mnist_data_dir), "--study-name", "tiny", "--train-size", "128"]
-    assert main([*args, "--split-seed", "5"]) == 2
-    captured = capsys.readouterr()
-    assert captured.err.count("\n") == 1 and "--split-seed: got 5" in captured.err and "split seed 0" in captured.err
-    assert captured.out == "" and _digest(store) == before
+    assert after == before  # the stores byte for byte, the data folders, the working folder: nothing written
+    assert _digest(corrupt_data) == data_before
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU error")

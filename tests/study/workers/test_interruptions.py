@@ -59,14 +59,18 @@ def _long_args(tiny: TinyStudy) -> list[str]:
 
 
 def test_sigkill_mid_trial_is_recovered_on_the_next_run(tiny: TinyStudy, capsys: pytest.CaptureFixture[str]) -> None:
-    proc = _start(_long_args(tiny))
+    # long enough to be killed after its first epoch, short enough for the rerun to train it again
+    args = tiny.args(
+        **{"--n-trials": "1", "--max-epochs": "4", "--train-size": "4096", "--pruner": "none", **HEARTBEAT}
+    )
+    proc = _start(args)
     _wait_for_running_trial(tiny, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert tiny.load().trials[0].state == TrialState.RUNNING  # what a kill leaves behind
 
-    # the next run finds the trial silent, fails it in both stores and runs its configuration again
-    assert main(tiny.args(**{"--n-trials": "1", **HEARTBEAT})) == 0
+    # the next run (the same study) finds the trial silent, fails it in both stores and runs its configuration again
+    assert main(args) == 0
     assert "trial 0 failed: its worker stopped answering" in capsys.readouterr().out
     study = tiny.load()
     assert [t.state for t in study.trials] == [TrialState.FAIL, TrialState.COMPLETE]
@@ -92,22 +96,45 @@ def test_sigterm_marks_the_running_trial_failed_and_the_parent_killed(tiny: Tiny
     assert parent.info.status == "KILLED"
 
 
-def test_ctrl_c_right_after_a_claim_records_the_claimed_trial(tiny: TinyStudy, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The signal lands while the next trial is being claimed (held until the claim is made): that trial is
-    recorded FAIL in both stores and queued again, never left RUNNING without a run."""
-    from study.workers.worker import Worker
+# Every step between the end of one trial and the training of the next, as (class, method, call, when): Ctrl-C
+# lands right before or after the given call of that method. Trial 0 completes; the signal aims at trial 1.
+BOUNDARIES = {
+    "after trial 0 is committed": ("study.workers.worker.Worker", "_commit", 1, "after"),
+    "after the sweep of silent trials": ("study.workers.worker.Worker", "sweep", 2, "after"),
+    "after trial 1 is claimed": ("study.workers.worker.Worker", "_claim", 2, "after"),
+    "before trial 1 starts": ("study.workers.worker.Worker", "_start", 2, "before"),
+    "after trial 1's configuration is chosen": ("study.workers.trial_runner.TrialRunner", "spec", 2, "after"),
+    "after trial 1's run is created": ("study.records.tracking.StudyTracker", "start_trial", 2, "after"),
+    "after trial 1 started": ("study.workers.trial_runner.TrialRunner", "start", 2, "after"),
+    "after trial 1 trained": ("study.workers.trial_runner.TrialRunner", "train", 2, "after"),
+    "before trial 1 is committed": ("study.workers.worker.Worker", "_commit", 2, "before"),
+}
 
-    claim = Worker._claim
+
+@pytest.mark.parametrize("boundary", BOUNDARIES)
+def test_ctrl_c_at_each_boundary_between_two_trials_leaves_agreeing_stores(
+    boundary: str, tiny: TinyStudy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever the step, the interrupted trial is recorded in both stores (FAIL, queued again, its run linked from
+    the Optuna trial), and a rerun completes the budget with the stores still in agreement."""
+    import importlib
+
+    path, name, call, when = BOUNDARIES[boundary]
+    module, _, cls_name = path.rpartition(".")
+    cls = getattr(importlib.import_module(module), cls_name)
+    original = getattr(cls, name)
     calls = {"n": 0}
 
-    def claim_then_interrupt(self: Worker):  # type: ignore[no-untyped-def]
-        claimed = claim(self)
+    def interrupting(*args: object, **kwargs: object) -> object:
         calls["n"] += 1
-        if calls["n"] == 2:  # the second trial: claimed in the storage, then Ctrl-C
+        if calls["n"] == call and when == "before":
             os.kill(os.getpid(), signal.SIGINT)
-        return claimed
+        result = original(*args, **kwargs)
+        if calls["n"] == call and when == "after":
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
 
-    monkeypatch.setattr(Worker, "_claim", claim_then_interrupt)
+    monkeypatch.setattr(cls, name, interrupting)
     args = tiny.args(**{"--n-trials": "3", "--max-epochs": "1"})
     handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -115,10 +142,10 @@ def test_ctrl_c_right_after_a_claim_records_the_claimed_trial(tiny: TinyStudy, m
     finally:  # an interrupted study leaves the signals ignored (it is on its way out): not pytest's own
         for signum, handler in handlers.items():
             signal.signal(signum, handler)
-    study = tiny.load()
-    assert [t.state for t in study.trials[:2]] == [TrialState.COMPLETE, TrialState.FAIL]
-    assert study.trials[1].user_attrs["state_reason"] == "interrupted (Ctrl-C or SIGTERM)"
-    assert stores_disagree(str(tiny.tmp / "journal.log"), tiny.tracking_uri, "tests", "tiny") == []
-    monkeypatch.setattr(Worker, "_claim", claim)
+    assert calls["n"] >= call, "the boundary was never reached"
+    assert stores_disagree(str(tiny.tmp / "journal.log"), tiny.tracking_uri, "tests", "tiny") == [], boundary
+    monkeypatch.setattr(cls, name, original)
     assert main(args) == 0  # the next run completes the budget
-    assert stores_disagree(str(tiny.tmp / "journal.log"), tiny.tracking_uri, "tests", "tiny") == []
+    trials = tiny.load().trials
+    assert len([t for t in trials if "retry_of" not in t.user_attrs]) == 3
+    assert stores_disagree(str(tiny.tmp / "journal.log"), tiny.tracking_uri, "tests", "tiny") == [], boundary
