@@ -45,7 +45,7 @@ class DatasetFiles:
 
     title: str  # for messages, e.g. "Fashion-MNIST"
     folder: str  # relative to the data folder
-    files: Mapping[str, str]  # file name -> md5
+    files: tuple[tuple[str, str], ...]  # (file name, md5): a tuple, so that a dataset's description is hashable
     idx: bool  # gzipped IDX files (the MNIST family), each also accepted decompressed beside itself
     train_samples: int  # images in the official training set
 
@@ -58,39 +58,39 @@ DATASET_FILES: Mapping[str, DatasetFiles] = MappingProxyType(
         "mnist": DatasetFiles(
             "MNIST",
             "MNIST/raw",
-            {
-                "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
-                "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
-                "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
-            },
+            (
+                ("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873"),
+                ("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432"),
+                ("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3"),
+                ("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c"),
+            ),
             idx=True,
             train_samples=60000,
         ),
         "fashion-mnist": DatasetFiles(
             "Fashion-MNIST",
             "FashionMNIST/raw",
-            {
-                "train-images-idx3-ubyte.gz": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                "train-labels-idx1-ubyte.gz": "25c81989df183df01b3e8a0aad5dffbe",
-                "t10k-images-idx3-ubyte.gz": "bef4ecab320f06d8554ea6380940ec79",
-                "t10k-labels-idx1-ubyte.gz": "bb300cfdad3c16e7a12a480ee83cd310",
-            },
+            (
+                ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+                ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+                ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+                ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+            ),
             idx=True,
             train_samples=60000,
         ),
         "cifar10": DatasetFiles(
             "CIFAR-10",
             "cifar-10-batches-py",
-            {
-                "data_batch_1": "c99cafc152244af753f735de768cd75f",
-                "data_batch_2": "d4bba439e000b95fd0a9bffe97cbabec",
-                "data_batch_3": "54ebc095f3ab1f0389bbae665268c751",
-                "data_batch_4": "634d18415352ddfa80567beed471001a",
-                "data_batch_5": "482c414d41f54cd18b22e5b47cb7c3cb",
-                "test_batch": "40351d587109b95175f43aff81a1287e",
-                "batches.meta": "5ff9c542aee3614f3951f8cda6e48888",
-            },
+            (
+                ("data_batch_1", "c99cafc152244af753f735de768cd75f"),
+                ("data_batch_2", "d4bba439e000b95fd0a9bffe97cbabec"),
+                ("data_batch_3", "54ebc095f3ab1f0389bbae665268c751"),
+                ("data_batch_4", "634d18415352ddfa80567beed471001a"),
+                ("data_batch_5", "482c414d41f54cd18b22e5b47cb7c3cb"),
+                ("test_batch", "40351d587109b95175f43aff81a1287e"),
+                ("batches.meta", "5ff9c542aee3614f3951f8cda6e48888"),
+            ),
             idx=False,
             train_samples=50000,
         ),
@@ -140,7 +140,7 @@ def file_problems(dataset: str, root: Path) -> list[FileProblem]:
     spec = DATASET_FILES[dataset]
     folder = spec.path(root)
     out = []
-    for name, md5 in spec.files.items():
+    for name, md5 in spec.files:
         path = folder / name
         plain = folder / name.removesuffix(".gz")
         try:

@@ -26,7 +26,7 @@ import torch
 from torchvision.datasets import CIFAR10, MNIST, FashionMNIST, VisionDataset
 from torchvision.datasets.utils import calculate_md5
 
-from models.dataset_files import DATA_DIR_ENV, DATASET_FILES, idx_problem, resolve_data_dir
+from models.dataset_files import DATA_DIR_ENV, DATASET_FILES, DatasetFiles, idx_problem, resolve_data_dir
 
 __all__ = [
     "DATASET_NAMES",
@@ -66,6 +66,11 @@ class DatasetSpec:
     source: type[VisionDataset]  # the torchvision class that reads the files
     input_shape: tuple[int, int, int]  # (C, H, W)
     num_classes: int
+    files: DatasetFiles | None = None  # its files and their md5 (default: the standard ones, DATASET_FILES)
+
+    @property
+    def file_set(self) -> DatasetFiles:
+        return self.files or DATASET_FILES[self.name]
 
     @property
     def is_idx(self) -> bool:
@@ -74,11 +79,11 @@ class DatasetSpec:
 
     def folder(self, root: Path) -> Path:
         """Where the files live under ``root``."""
-        return DATASET_FILES[self.name].path(root)
+        return self.file_set.path(root)
 
     def expected_files(self) -> list[tuple[str, str]]:
         """``(file name, md5)`` of every file the dataset needs, as torchvision lists them."""
-        return list(DATASET_FILES[self.name].files.items())
+        return list(self.file_set.files)
 
     def download_hint(self) -> str:
         if self.is_idx:

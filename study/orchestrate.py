@@ -24,6 +24,7 @@ from study.config import ConfigError, StudyConfig
 from study.config.cli import EVENTS_ENV, Command
 from study.config.console import LOG, bin_dir, header, quiet_libraries
 from study.records.failures import StoreError, writes_to
+from study.records.store_checks import without_credentials
 from study.report.build import write_report
 from study.report.dashboard import artifact_dir_for
 from study.schema import OPTIMIZER
@@ -55,7 +56,8 @@ def ui_commands(config: StudyConfig, session: Session) -> list[str]:
         "or one at a time:",
     ]
     if config.tracking_uri.startswith(("http://", "https://")):
-        lines.append(f"MLflow UI:        {config.tracking_uri.rstrip('/')}/{tracker.parent_url_path()}")
+        address = without_credentials(config.tracking_uri).rstrip("/")  # the browser asks for them
+        lines.append(f"MLflow UI:        {address}/{tracker.parent_url_path()}")
     else:
         tracking = mask_url(config.tracking_uri)
         lines.append(f"MLflow UI:        {folder / 'mlflow'} ui --backend-store-uri {tracking} --port 5000")

@@ -29,6 +29,7 @@ if TYPE_CHECKING:  # the command line imports this module: keep it free of Optun
     from optuna.trial import FrozenTrial
 
 __all__ = [
+    "ADOPTED_TAG",
     "ALL_SAMPLES",
     "BATCH_SIZE",
     "BEST_BATCH_SIZE_TAG",
@@ -261,6 +262,9 @@ STATE_TAG = "optuna.trial_state"
 REASON_TAG = "optuna.state_reason"
 GIT_DIRTY_TAG = "git.dirty"  # beside mlflow.source.git.commit: "true" when the run's code was not that commit
 STOP_TAG = "optimizer_study.stop_reason"  # the parent run's: why the study stopped
+# A trial's run that the repair adopted after the trial ended (created it, when the trial's process died or MLflow
+# refused it; or found it by its study and trial-number tags): the Optuna trial cannot name it any more.
+ADOPTED_TAG = "optimizer_study.adopted"
 # Optuna's trial states by name (TrialState.<X>.name), as the MLflow state tag and the report hold them.
 COMPLETE, PRUNED, FAIL, RUNNING, WAITING = "COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING"
 # MLflow's run statuses. A pruned trial is KILLED and a failed one FAILED: never a plain FINISHED. The parent run

@@ -189,7 +189,7 @@ def dashboard_study_id(storage_url: str, name: str) -> int:
 
 
 def parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
-    """``#/experiments/<id>/runs/<parent run id>``: the MLflow UI's page of the study."""
+    """``#/experiments/<id>/runs/<parent run id>?workflowType=...``: the MLflow UI's page of the study."""
     scheme = urlparse(tracking_uri).scheme
     shown = mask_url(tracking_uri)
     if scheme == "sqlite":
@@ -219,12 +219,10 @@ def parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
 
 
 def _find_parent_run_path(tracking_uri: str, experiment: str, name: str) -> str:
-    from mlflow import MlflowClient
-
-    from study.records.tracking import StudyTracker, find_parent_run
+    from study.records.tracking import StudyTracker, client_for, find_parent_run
     from study.schema import PARENT_ROLE, ROLE_TAG, STUDY_TAG
 
-    client = MlflowClient(tracking_uri)
+    client = client_for(tracking_uri)
     shown = mask_url(tracking_uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -422,7 +420,9 @@ def _servers(args: argparse.Namespace, private_dir: Path) -> tuple[list[Server],
     bin_dir = Path(sys.executable).parent
     dashboard = dashboard_server(bin_dir, args.storage, args.host, dashboard_port, study_id, private_dir)
     if mlflow_port is None:  # an MLflow server: its own page, nothing to start
-        mlflow_page = f"MLflow UI:        {mask_url(args.tracking_uri).rstrip('/')}/{run_path}"
+        from study.records.store_checks import without_credentials  # the browser asks for them itself
+
+        mlflow_page = f"MLflow UI:        {without_credentials(args.tracking_uri).rstrip('/')}/{run_path}"
         return [dashboard], [mlflow_page]
     mlflow = mlflow_server(bin_dir, args.tracking_uri, args.host, mlflow_port, run_path)
     return [mlflow, dashboard], []

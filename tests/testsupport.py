@@ -40,8 +40,11 @@ def wait_for_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> No
 
 
 @contextmanager
-def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real ``mlflow server`` on a free loopback port; yields its URL."""
+def mlflow_server(
+    backend_store_uri: str, artifacts: Path, env: dict[str, str] | None = None, app: list[str] | None = None
+) -> Iterator[str]:
+    """A real ``mlflow server`` on a free loopback port (``app``: e.g. ``["--app-name", "basic-auth"]``); yields
+    its URL."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -57,6 +60,7 @@ def mlflow_server(backend_store_uri: str, artifacts: Path, env: dict[str, str] |
             str(port),
             "--workers",
             "1",
+            *(app or []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -163,9 +167,6 @@ def start_together(argvs: list[list[str]], env: dict[str, str] | None = None) ->
     return procs
 
 
-DEAD_WORKER_REASONS = ("its worker stopped answering", "its process stopped before")
-
-
 def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_name: str) -> list[str]:
     """Every way the two stores disagree about a study and its sub-studies (an empty list when they agree).
 
@@ -180,12 +181,12 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
     from study.records.stores import open_storage, study_names
     from study.records.tracking import child_runs
     from study.schema import (
+        ADOPTED_TAG,
         MLFLOW_STATUS,
         PARENT_ROLE,
         PARENT_RUN_ATTR,
         ROLE_TAG,
         RUN_ID_ATTR,
-        STATE_REASON,
         STATE_TAG,
         STUDY_TAG,
         TRIAL_TAG,
@@ -229,10 +230,8 @@ def stores_disagree(storage_url: str, tracking_uri: str, experiment: str, study_
                 problems.append(f"{key} {trial.state.name}: MLflow status {run.info.status}")
             if RUN_ID_ATTR in trial.user_attrs and trial.user_attrs[RUN_ID_ATTR] != run.info.run_id:
                 problems.append(f"{key}: run id attribute names another run")
-            # only a trial whose process died (failed by another one) may lack the attribute: it was never open to
-            # a live worker once its run existed
-            reason = str(trial.user_attrs.get(STATE_REASON, ""))
-            if RUN_ID_ATTR not in trial.user_attrs and not reason.startswith(DEAD_WORKER_REASONS):
-                problems.append(f"{key} {trial.state.name}: its run is linked from no Optuna trial ({reason})")
+            # only a run the repair created after its trial ended may be named by no trial (found by its tags)
+            if RUN_ID_ATTR not in trial.user_attrs and run.data.tags.get(ADOPTED_TAG) != "true":
+                problems.append(f"{key} {trial.state.name}: its run is linked from no Optuna trial")
     problems += [f"{key}: a run without its trial" for key in by_key if key not in seen]
     return problems

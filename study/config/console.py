@@ -30,6 +30,10 @@ LIBRARIES = (
 )
 
 
+# Loggers that print a traceback for an error their library raises anyway (which the study reports in one line).
+RERAISED = ("mlflow.store.db.utils",)
+
+
 class _Stdout(logging.Handler):
     """Writes to whatever ``sys.stdout`` is at the time (pytest's capture swaps it between tests)."""
 
@@ -55,9 +59,12 @@ def setup_logging(verbosity: int) -> None:
 def quiet_libraries() -> None:
     """The libraries' INFO lines off unless -v. Called again once the stack is imported: MLflow sets its own
     logger's level when imported."""
-    level = logging.INFO if LOG.isEnabledFor(logging.DEBUG) else logging.WARNING
+    verbose = LOG.isEnabledFor(logging.DEBUG)
+    level = logging.INFO if verbose else logging.WARNING
     for name in LIBRARIES:
         logging.getLogger(name).setLevel(level)
+    for name in RERAISED:
+        logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
 def _budget(config: StudyConfig) -> str:

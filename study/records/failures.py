@@ -19,10 +19,23 @@ class StoreError(Exception):
     """A store refused a write: ``option`` is ``--storage`` (Optuna) or ``--tracking-uri`` (MLflow)."""
 
     def __init__(self, option: str, cause: BaseException) -> None:
-        text = " ".join(str(cause).split()) or type(cause).__name__
-        super().__init__(f"{option}: {text[:300]}")
+        root = _root_cause(cause)
+        text = " ".join(str(root).split()) or type(root).__name__
+        super().__init__(f"{option}: {type(root).__name__}: {text[:300]}")
         self.option = option
         self.cause = cause
+
+
+def _root_cause(err: BaseException) -> BaseException:
+    """The driver's or the system's own error under the libraries' wrappers (SQLAlchemy keeps it as ``orig``)."""
+    seen: set[int] = set()
+    while id(err) not in seen:
+        seen.add(id(err))
+        inner = getattr(err, "orig", None) or err.__cause__ or err.__context__
+        if not isinstance(inner, BaseException):
+            break
+        err = inner
+    return err
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:

@@ -28,6 +28,7 @@ from study.records.failures import StoreError, writes_to
 from study.records.optuna_internals import refreshed, set_trial_attr
 from study.records.tracking import StudyTracker
 from study.schema import (
+    ADOPTED_TAG,
     BATCH_SIZE,
     FAIL,
     LR,
@@ -148,13 +149,21 @@ def reconcile(study: optuna.Study, tracker: StudyTracker) -> list[int]:
         extra = [r for r in mine if r is not run]
         for other in extra:
             tracker.delete_run(other.info.run_id)
+        # a finished trial's attributes can no longer be written: a run it does not name is adopted by a tag
+        adopted = {ADOPTED_TAG: "true"}
         if run is None:
             optimizer = str(trial.params.get(OPTIMIZER))
-            run_id = tracker.start_trial(study.study_name, trial.number, optimizer, run_params(trial), {})
+            run_id = tracker.start_trial(study.study_name, trial.number, optimizer, run_params(trial), adopted)
             tracker.end_trial(run_id, state, reason=reason or NO_RUN_REASON)
-        elif run.info.status != MLFLOW_STATUS[state] or run.data.tags.get(STATE_TAG) != state:
-            tracker.end_trial(run.info.run_id, state, reason=reason)
-        elif not extra:
+            repaired.append(trial.number)
             continue
-        repaired.append(trial.number)
+        fixed = bool(extra)
+        if RUN_ID_ATTR not in trial.user_attrs and run.data.tags.get(ADOPTED_TAG) != "true":
+            tracker.tag_trial(run.info.run_id, adopted)
+            fixed = True
+        if run.info.status != MLFLOW_STATUS[state] or run.data.tags.get(STATE_TAG) != state:
+            tracker.end_trial(run.info.run_id, state, reason=reason)
+            fixed = True
+        if fixed:
+            repaired.append(trial.number)
     return repaired

@@ -29,6 +29,7 @@ __all__ = [
     "check_tracking_uri",
     "database_has_experiment",
     "mlflow_uri",
+    "without_credentials",
 ]
 
 ACCEPTED_STORAGE = "a journal file path, sqlite:///FILE, postgresql://USER@HOST/DB or mysql://..."
@@ -120,17 +121,24 @@ def database_has_experiment(url: str, name: str) -> bool:
         engine.dispose()
 
 
+def without_credentials(uri: str) -> str:
+    """An http(s) address without its ``USER:PASSWORD@`` (what a browser is shown: it asks for them itself)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or parts.username is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
 def mlflow_uri(uri: str) -> str:
     """The tracking URI as MLflow is given it: an http(s) address's ``USER:PASSWORD@`` moved into MLflow's
     ``MLFLOW_TRACKING_USERNAME`` / ``MLFLOW_TRACKING_PASSWORD`` (inherited by the workers), anything else as is."""
     parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or parts.username is None:
-        return uri
-    os.environ[_USERNAME] = unquote(parts.username)
-    if parts.password is not None:
-        os.environ[_PASSWORD] = unquote(parts.password)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    if parts.scheme in ("http", "https") and parts.username is not None:
+        os.environ[_USERNAME] = unquote(parts.username)
+        if parts.password is not None:
+            os.environ[_PASSWORD] = unquote(parts.password)
+    return without_credentials(uri)
 
 
 def _check_server(uri: str) -> None:

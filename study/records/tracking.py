@@ -43,6 +43,7 @@ from study.schema import (
 
 __all__ = [
     "EXPERIMENT_KIND_TAG",
+    "TRAINING_VIEW",
     "StudyTracker",
     "child_runs",
     "client_for",
@@ -51,8 +52,10 @@ __all__ = [
     "recorded_configuration",
 ]
 
-# The MLflow UI (3.x) reads this experiment tag to choose its first view: model training, not GenAI evaluation.
+# What the MLflow UI (3.x) reads to choose its view, model training rather than GenAI evaluation: the experiment's
+# kind tag, and a page's workflowType parameter (its sidebar toggle, which overrides the tag; it starts on GenAI).
 EXPERIMENT_KIND_TAG, TRAINING = "mlflow.experimentKind", "custom_model_development"
+TRAINING_VIEW = "?workflowType=machine_learning"
 
 _PAGE = 1000  # runs per search page
 _BATCH = 900  # MLflow accepts at most 1000 metrics and 100 params per log_batch call
@@ -297,4 +300,5 @@ class StudyTracker:
         self.client.set_terminated(self.parent_run_id, status=status)
 
     def parent_url_path(self) -> str:
-        return f"#/experiments/{self.experiment_id}/runs/{self.parent_run_id}"
+        """The MLflow UI's page of the study, in its model-training view (runs, charts; not the GenAI pages)."""
+        return f"#/experiments/{self.experiment_id}/runs/{self.parent_run_id}{TRAINING_VIEW}"

@@ -9,9 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlflow import MlflowClient
-
 from study.records.stores import open_storage
+from study.records.tracking import client_for
 from study.report.analysis import analyse
 from study.report.dashboard import publish
 from study.report.figures import write_figures
@@ -41,5 +40,5 @@ def write_report(study_name: str, storage_url: str, tracking_uri: str, experimen
     report = out / "report.md"
     dashboard = publish(content, open_storage(storage_url), figures, report.resolve(), now)
     report.write_text(redact(render(content, figures, dashboard, now, out)), encoding="utf-8")
-    MlflowClient(tracking_uri).log_artifacts(data.parent_run_id, str(out), ARTIFACT_PATH)
+    client_for(tracking_uri).log_artifacts(data.parent_run_id, str(out), ARTIFACT_PATH)
     return report

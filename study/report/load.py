@@ -20,7 +20,7 @@ from study.config import ConfigError
 from study.records.locks import local_file
 from study.records.store_checks import check_storage, check_tracking_uri
 from study.records.stores import open_storage, study_names
-from study.records.tracking import child_runs, find_parent_run
+from study.records.tracking import child_runs, client_for, find_parent_run
 from study.report.records import CURVE_KEYS, StudyData, TrialRecord
 from study.schema import (
     BATCH_SIZE,
@@ -87,7 +87,7 @@ def _client(tracking_uri: str, experiment: str) -> tuple[MlflowClient, str]:
             raise ConfigError("--tracking-uri", f"no MLflow database at {path}")
     else:
         check_tracking_uri(tracking_uri)
-    client = MlflowClient(tracking_uri)
+    client = client_for(tracking_uri)
     try:
         found = client.get_experiment_by_name(experiment)
         known = [e.name for e in client.search_experiments()] if found is None else []

@@ -23,6 +23,7 @@ from study.design.search_space import Choice, SearchSpace
 from study.records.environment import environment_tags
 from study.records.ledger import Outcome, crashed
 from study.records.optuna_internals import queued_values
+from study.records.store_checks import mlflow_uri
 from study.schema import (
     ALL_SAMPLES,
     BATCH_SIZE,
@@ -206,7 +207,7 @@ class TrialRunner:
         """Runs ``training`` with each run's system metrics sampled; one Outcome per run. A crash or an interrupt
         is the end of every trial it trained."""
         # CPU, memory (and GPU) as the run's system/* metrics; stopped before the trial's records are written
-        uri = self.config.tracking_uri
+        uri = mlflow_uri(self.config.tracking_uri)
         monitors = [SystemMetricsMonitor(r, SYSTEM_METRICS_SECONDS, tracking_uri=uri) for r in run_ids]  # type: ignore[no-untyped-call]
         for monitor in monitors:
             monitor.start()  # type: ignore[no-untyped-call]

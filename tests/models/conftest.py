@@ -8,6 +8,7 @@ dataset's name for the duration of one test.
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import hashlib
 import pickle
@@ -24,6 +25,7 @@ from lightning.pytorch.loggers.logger import Logger
 from torchvision.datasets import CIFAR10, MNIST
 
 from models import datasets
+from models.dataset_files import DATASET_FILES
 from models.datasets import DatasetSpec, resolve_data_dir
 
 
@@ -109,7 +111,8 @@ def make_tiny_mnist(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable
             (folder / name).write_bytes(data)
             resources.append((name, md5(folder / name)))
         source = type("MNIST", (MNIST,), {"resources": resources})  # same name: same folder
-        spec = DatasetSpec("mnist", "MNIST", source, (1, 28, 28), 10)
+        files = dataclasses.replace(DATASET_FILES["mnist"], files=tuple((n, m) for n, m in resources))
+        spec = DatasetSpec("mnist", "MNIST", source, (1, 28, 28), 10, files)
         monkeypatch.setitem(datasets.SPECS, "mnist", spec)
         return TinyData(
             root,
@@ -161,7 +164,9 @@ def make_tiny_cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable
                 "meta": {"filename": "batches.meta", "key": "label_names", "md5": meta_md5},
             },
         )
-        spec = DatasetSpec("cifar10", "CIFAR-10", source, (3, 32, 32), 10)
+        listed = [*train_list, *test_list, ["batches.meta", meta_md5]]
+        files = dataclasses.replace(DATASET_FILES["cifar10"], files=tuple((n, m) for n, m in listed))
+        spec = DatasetSpec("cifar10", "CIFAR-10", source, (3, 32, 32), 10, files)
         monkeypatch.setitem(datasets.SPECS, "cifar10", spec)
         return TinyData(
             root,

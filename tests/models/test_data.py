@@ -249,3 +249,16 @@ def test_lightning_drives_the_epoch_shuffle(
         expected.append(tiny.train_labels[prepared(dm).train_indices[sampler.permutation(50)]])
     assert not torch.equal(expected[0], expected[1])
     assert torch.equal(torch.cat(seen), torch.cat(expected))
+
+
+def test_the_dataset_file_lists_are_torchvisions() -> None:
+    """``models.dataset_files`` writes out torchvision's names and md5 sums (to check files before torch loads)."""
+    from torchvision.datasets import CIFAR10, MNIST, FashionMNIST
+
+    from models.dataset_files import DATASET_FILES
+
+    assert DATASET_FILES["mnist"].files == tuple(MNIST.resources)
+    assert DATASET_FILES["fashion-mnist"].files == tuple(FashionMNIST.resources)
+    cifar = dict(CIFAR10.train_list + CIFAR10.test_list) | {CIFAR10.meta["filename"]: CIFAR10.meta["md5"]}
+    assert dict(DATASET_FILES["cifar10"].files) == cifar
+    assert DATASET_FILES["cifar10"].folder == CIFAR10.base_folder

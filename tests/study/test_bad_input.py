@@ -4,6 +4,7 @@ neither store created nor changed (byte for byte, when one already exists)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -289,3 +290,35 @@ def test_missing_dataset_gives_the_data_error_and_nonzero_exit(
     err = capsys.readouterr().err
     assert "MNIST" in err and "train-images-idx3-ubyte" in err
     assert list(store.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        ["--data-dir", "{tmp}/no-such-folder"],
+        ["--data-dir", "{tmp}"],  # exists, but MNIST's files are not in it: left to the download, which is heavy
+        ["--storage", "sqlite://"],
+        ["--storage", "{tmp}/missing/journal.log"],
+        ["--tracking-uri", "sqlite:///{tmp}/missing/mlflow.db"],
+        ["--workers", "1000"],
+        ["--train-size", "50", "--batch-sizes", "64"],
+    ],
+    ids=["missing data", "empty data", "in-memory storage", "storage folder", "tracking folder", "workers", "batch"],
+)
+def test_bad_input_is_refused_before_the_heavy_stack_loads(given: list[str], tmp_path: Path) -> None:
+    """Option, file and store checks answer before torch, Lightning, Optuna or MLflow are imported (seconds)."""
+    args = [a.replace("{tmp}", str(tmp_path)) for a in given]
+    stores = ["--storage", str(tmp_path / "j.log"), "--tracking-uri", f"sqlite:///{tmp_path}/m.db"]
+    code = (
+        "import json, sys\nfrom study.run import main\n"
+        f"code = main({json.dumps([*stores, *args])})\n"
+        "print(json.dumps([code, [m for m in ('torch', 'lightning', 'optuna', 'mlflow') if m in sys.modules]]))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    exit_code, heavy = json.loads(result.stdout.strip().splitlines()[-1])
+    if args[:2] == ["--data-dir", str(tmp_path)]:
+        assert exit_code == 2 and "download" in result.stderr  # the one case that needs torchvision to decide
+        return
+    assert exit_code == 2, result.stderr
+    assert heavy == [], f"refused only after importing {heavy}: {result.stderr}"
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from study.records.tracking import TRAINING_VIEW
 from study.run import main
 from testsupport import free_port
 
@@ -112,14 +113,19 @@ def test_both_uis_show_the_study(tiny: TinyStudy, tmp_path: Path) -> None:
         dashboard, mlflow_ui = urls["Optuna dashboard"], urls["MLflow UI"]
         dashboard_dom = rendered_dom(dashboard, tmp_path / "profile-dashboard")
         mlflow_dom = rendered_dom(mlflow_ui, tmp_path / "profile-mlflow")
+        runs_table = mlflow_ui.split("/runs/")[0] + TRAINING_VIEW  # the experiment's runs, the study's nested
+        table_dom = rendered_dom(runs_table, tmp_path / "profile-table")
         pictures = [
             screenshot(dashboard, tmp_path / "profile-dashboard", shots / "optuna-dashboard.png"),
-            screenshot(mlflow_ui, tmp_path / "profile-mlflow", shots / "mlflow-ui.png"),
+            screenshot(runs_table, tmp_path / "profile-table", shots / "mlflow-ui.png"),
         ]
 
     assert "tiny" in dashboard_dom and "History" in dashboard_dom
-    assert mlflow_ui.endswith(f"#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}")
+    assert mlflow_ui.endswith(f"#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}{TRAINING_VIEW}")
     assert "study-tiny" in mlflow_dom
     assert any(child.info.run_name in mlflow_dom for child in children)
+    for dom in (mlflow_dom, table_dom):  # the model-training view: its side navigation, not the GenAI one
+        assert "Model registry" in dom and "Evaluation runs" not in dom
+    assert "study-tiny" in table_dom and "matching runs" in table_dom
     for png in pictures:
         assert png.stat().st_size > MIN_SCREENSHOT_BYTES, f"{png}: {png.stat().st_size} bytes, likely blank"

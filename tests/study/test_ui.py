@@ -278,7 +278,8 @@ def test_a_server_that_dies_stops_the_other(stores: Stores, tmp_path: Path) -> N
     with launched(stores.args(), tmp_path) as launch:
         urls = launch.printed()
         sessions = launch.server_sessions()
-        dashboard = next(pid for pid in sessions if b"optuna-dashboard" in Path(f"/proc/{pid}/cmdline").read_bytes())
+        # the one that is not the MLflow UI (gunicorn renames its process when setproctitle is installed)
+        dashboard = next(pid for pid in sessions if b"mlflow" not in Path(f"/proc/{pid}/cmdline").read_bytes())
         os.kill(dashboard, signal.SIGKILL)
         assert launch.proc.wait(timeout=60) == 1
         assert launch.proc.stderr is not None

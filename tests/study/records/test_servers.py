@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.request
@@ -11,10 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 from optuna.trial import TrialState
 
 from study.run import main
-from testsupport import free_port, mlflow_server, wait_for_http
+from testsupport import PROJECT_ROOT, free_port, mlflow_server, wait_for_http
 
 if TYPE_CHECKING:
     from study.conftest import TinyStudy
@@ -40,6 +43,54 @@ def test_http_tracking_server(tiny: TinyStudy, mlflow_server_url: str) -> None:
     parent, children = tiny.runs(tracking_uri=mlflow_server)
     assert len(children) == 2
     assert all(r.data.metrics["val/acc"] > 0 for r in children)
+
+
+def test_an_mlflow_server_behind_basic_auth(tiny: TinyStudy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``http://USER:PASSWORD@HOST`` reaches a server that asks for them, through MLflow's own variables; the
+    password is masked in what the study prints and records, and in its visible command line."""
+    password = "s3cret-Word-42"
+    config = tmp_path / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\ndefault_permission = EDIT\n"
+        f"database_uri = sqlite:///{tmp_path}/auth.db\nadmin_username = admin\nadmin_password = {password}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    for variable in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+        monkeypatch.setenv(variable, "")  # whatever the study sets them to is undone after the test
+        monkeypatch.delenv(variable)
+    server = mlflow_server(
+        f"sqlite:///{tmp_path}/server.db",
+        tmp_path / "artifacts",
+        env={"MLFLOW_AUTH_CONFIG_PATH": str(config), "MLFLOW_FLASK_SERVER_SECRET_KEY": "tests-only-csrf-key"},
+        app=["--app-name", "basic-auth"],
+    )
+    with server as url:
+        anonymous = MlflowClient(url)
+        with pytest.raises(MlflowException):  # the server does ask: without them, nothing
+            anonymous.search_experiments()
+        authed = url.replace("http://", f"http://admin:{password}@")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "study.run", *tiny.args(**{"--tracking-uri": authed, "--n-trials": "2"})],
+            cwd=PROJECT_ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the header: the options are parsed, the command line masked
+        visible = Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode()  # what `ps` shows every user
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+        assert password not in visible and "admin:***@" in visible, visible
+        assert password not in first + out + err
+        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+        parent, children = tiny.runs(tracking_uri=url)
+        assert len(children) == 2 and all(r.info.status == "FINISHED" for r in children)
+        assert (
+            password not in json.dumps(parent.data.params) and "admin:***@" in parent.data.params["config.tracking_uri"]
+        )
 
 
 def test_dashboard_opens_the_study(tiny: TinyStudy) -> None:
