@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 import optuna
@@ -26,7 +27,7 @@ from study.config.console import LOG, bin_dir, header, quiet_libraries
 from study.records.failures import StoreError, writes_to
 from study.records.store_checks import without_credentials
 from study.report.build import write_report
-from study.report.dashboard import artifact_dir_for
+from study.report.dashboard import artifact_dir_for, main_study
 from study.schema import OPTIMIZER
 from study.secrets import mask_url, redact
 from study.training.train import quiet_lightning
@@ -36,7 +37,7 @@ from study.workers.finish import Closing, close_parent, searched_summary
 from study.workers.interrupts import Interrupts
 from study.workers.progress import Progress, format_duration
 from study.workers.session import Session, check_config, join, load_data
-from study.workers.summary import format_table
+from study.workers.summary import budget_line, format_table
 from study.workers.supervisor import default_threads, supervise
 from study.workers.worker import Worker, WorkerResult
 
@@ -64,7 +65,8 @@ def ui_commands(config: StudyConfig, session: Session) -> list[str]:
         lines.append(f"                  then open http://127.0.0.1:5000/{tracker.parent_url_path()}")
     artifacts = artifact_dir_for(config.storage_url)
     artifact_option = f" --artifact-dir {artifacts}" if artifacts else ""
-    study_id = session.storage.get_study_id_from_name(session.parts[0].name)
+    opened = main_study(tuple(p.name for p in session.parts), config.study_name)  # the one holding the note
+    study_id = session.storage.get_study_id_from_name(opened)
     storage = mask_url(config.storage_url)  # a password stays out: PGPASSWORD or ~/.pgpass supply it
     lines.append(f"Optuna dashboard: {folder / 'optuna-dashboard'} {storage}{artifact_option} --port 8080")
     lines.append(f"                  then open http://127.0.0.1:8080/dashboard/studies/{study_id}")
@@ -84,11 +86,17 @@ def run_study(command: Command, argv: Sequence[str], prog: str, interrupts: Inte
     progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
     events: Events = JsonLines() if as_worker else progress
     started = time.perf_counter()
+    joined_at = datetime.now()  # Optuna's trial times are naive local times
+    session: Session | None = None
     try:
-        session = join(config, log=events.note)
+        with interrupts.held():  # joining writes both stores: a signal waits until they are in step
+            session = join(config, log=events.note)
     except ConfigError as err:  # an option the existing study contradicts (checked before any write)
         return _refuse(prog, command.named(err), 2)
-    except KeyboardInterrupt:  # interrupted while joining: nothing of this process to record
+    except KeyboardInterrupt:  # a signal while joining: the study is joined, and nothing of it ran
+        if session is not None:
+            with interrupts.held(), writes_to("--tracking-uri"):
+                close_parent(session, time.perf_counter() - started, interrupted=True, timed_out=False, crashed=False)
         return interrupts.exit_code
     try:
         result, closing = _work_and_close(config, argv, session, data, device, events, progress, interrupts, started)
@@ -111,7 +119,7 @@ def run_study(command: Command, argv: Sequence[str], prog: str, interrupts: Inte
     if config.report and closing.status is not None and mine and not result.interrupted:
         _export(config, session, data, device, REPORTS / config.study_name)
         _write_report(config)
-    return _exit_code(prog, trials, result, interrupts, as_worker)
+    return _exit_code(prog, trials, result, interrupts, as_worker, joined_at)
 
 
 def _prepare(config: StudyConfig) -> tuple[str, ImageDataModule]:
@@ -185,10 +193,8 @@ def _print_results(
     config: StudyConfig, session: Session, trials: Sequence[optuna.trial.FrozenTrial], result: WorkerResult, wall: float
 ) -> None:
     """The summary table, what a timeout cost, and the commands that open the UIs."""
-    print(
-        f"\nstudy {config.study_name!r} ({config.protocol}): {len(trials)} trials in all, this run took "
-        f"{format_duration(wall)}"
-    )
+    took = format_duration(wall)
+    print(f"\nstudy {config.study_name!r} ({config.protocol}): {budget_line(trials)}; this run took {took}")
     print(format_table(searched_summary(trials, config.optimizers)))
     if result.timed_out:
         print(timeout_sentence(config, trials))
@@ -197,15 +203,26 @@ def _print_results(
 
 
 def _exit_code(
-    prog: str, trials: Sequence[optuna.trial.FrozenTrial], result: WorkerResult, interrupts: Interrupts, as_worker: bool
+    prog: str,
+    trials: Sequence[optuna.trial.FrozenTrial],
+    result: WorkerResult,
+    interrupts: Interrupts,
+    as_worker: bool,
+    since: datetime,
 ) -> int:
-    """130/143 after an interrupt, 1 when no trial completed, else 0."""
+    """130/143 after an interrupt; 1 when no trial of the study completed, or every trial this run ran failed; else
+    0 (a pruned trial is a search's normal outcome)."""
     if result.interrupted:
         if not as_worker:
             print("interrupted: the running trials are recorded as FAIL in Optuna and MLflow", file=sys.stderr)
         return interrupts.exit_code
-    if not any(t.state == TrialState.COMPLETE for t in trials):
-        print(f"{prog}: no trial completed", file=sys.stderr)
+    mine = [t for t in trials if t.datetime_start is not None and t.datetime_start >= since and t.state.is_finished()]
+    if not any(t.state == TrialState.COMPLETE for t in trials) or (
+        mine and all(t.state == TrialState.FAIL for t in mine)
+    ):
+        failed = sum(t.state == TrialState.FAIL for t in mine)
+        pruned = sum(t.state == TrialState.PRUNED for t in mine)
+        print(f"{prog}: no trial completed ({failed} failed, {pruned} pruned in this run)", file=sys.stderr)
         return 1
     return 0
 

@@ -19,29 +19,29 @@ FULL: dict[str, Any] = {
     "rounds": 5,
     "batch_sizes": (32, 64, 128, 256),
     "steps": 200,
-    "trial": {"batch_size": 64, "train_size": 20000, "epochs": 1},
-    "set": {"train_size": 10000, "epochs": 2, "configs": CONFIGS},
+    "trial": dict(batch_size=64, train_size=20000, epochs=1),
+    "set": dict(train_size=10000, epochs=2, configs=CONFIGS),
     "workers_args": [
         *("--study-name", "bench", "--n-trials", "8", "--max-epochs", "1", "--train-size", "8000"),
         *("--optimizers", "adam,sgd,rmsprop,momentum", "--batch-sizes", "64,128", "--pruner", "none"),
         *("--timeout", "none", "--device", "cpu"),
     ],
     "workers_trials": 8,
-    "fused": {"slots": (1, 2, 4, 8), "batch_size": 64, "train_size": 8000, "epochs": 1},
+    "fused": dict(slots=(1, 2, 4, 8), batch_size=64, train_size=8000, epochs=1),
 }
 SMOKE: dict[str, Any] = {
     "rounds": 1,
     "batch_sizes": (64,),
     "steps": 10,
-    "trial": {"batch_size": 64, "train_size": 512, "epochs": 1},
-    "set": {"train_size": 512, "epochs": 1, "configs": CONFIGS[:2]},
+    "trial": dict(batch_size=64, train_size=512, epochs=1),
+    "set": dict(train_size=512, epochs=1, configs=CONFIGS[:2]),
     "workers_args": [
         *("--study-name", "bench", "--n-trials", "2", "--max-epochs", "1", "--train-size", "256"),
         *("--optimizers", "adam,sgd", "--batch-sizes", "64", "--pruner", "none", "--timeout", "none"),
         *("--device", "cpu"),
     ],
     "workers_trials": 2,
-    "fused": {"slots": (1, 2), "batch_size": 64, "train_size": 512, "epochs": 1},
+    "fused": dict(slots=(1, 2), batch_size=64, train_size=512, epochs=1),
 }
 BENCHMARKS = ("BM-1", "BM-2", "BM-3", "BM-4", "BM-5")
 

@@ -12,6 +12,7 @@ import time
 
 from models.data import ImageDataModule
 from study.design.search_space import default_hyperparameters
+from study.schema import LR
 from study.training.fused import train_fused
 from study.training.train import TrialSpec, train
 
@@ -25,7 +26,7 @@ def fused_set(data_dir: str | None, slots: int, batch_size: int, train_size: int
     data.setup("fit")
     base = default_hyperparameters("adam", "torch")
     specs = [
-        TrialSpec("adam", {**base, "lr": 1e-3 * 1.5**k}, batch_size, seed=k, max_epochs=epochs) for k in range(slots)
+        TrialSpec("adam", {**base, LR: 1e-3 * 1.5**k}, batch_size, seed=k, max_epochs=epochs) for k in range(slots)
     ]
     started = time.perf_counter()
     results = [train(specs[0], data)] if slots == 1 else train_fused(specs, data)

@@ -31,7 +31,7 @@ from study.bench.runner import fresh_study_args
 from study.bench.steps import article_layout_cnn
 from study.config.cli import parse_config
 from study.records.stores import open_storage
-from study.schema import BATCH_SIZE, OPTIMIZER, lr_param
+from study.schema import BATCH_SIZE, LR, OBJECTIVE_NAME, OPTIMIZER, lr_param
 from study.workers.interrupts import Interrupts
 from study.workers.session import join, load_data
 from study.workers.worker import Worker
@@ -90,7 +90,7 @@ class _PeerNet(L.LightningModule):
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         x, y = batch
         accuracy = (self(x).argmax(dim=1) == y).float().mean()
-        self.log("val_acc", accuracy)
+        self.log(OBJECTIVE_NAME, accuracy)
         self.log("hp_metric", accuracy, on_step=False, on_epoch=True)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
@@ -137,11 +137,11 @@ def peer_set(
     folder = tempfile.mkdtemp(prefix="bench-peer-")
     study = optuna.create_study(direction="maximize", storage=f"sqlite:///{folder}/optuna.db")
     for name, lr, batch_size in configs:
-        study.enqueue_trial({"optimizer": name, "lr": lr, "batch_size": batch_size})
+        study.enqueue_trial({OPTIMIZER: name, LR: lr, BATCH_SIZE: batch_size})
 
     def objective(trial: optuna.Trial) -> float:
         name = trial.suggest_categorical("optimizer", sorted(_TORCH))
-        lr = trial.suggest_float("lr", 1e-5, 1.0, log=True)
+        lr = trial.suggest_float(LR, 1e-5, 1.0, log=True)
         batch_size = trial.suggest_categorical("batch_size", [32, 64, 128, 256])
         logger = MLFlowLogger(experiment_name="peer", tracking_uri=f"sqlite:///{folder}/mlflow.db")
         trainer = L.Trainer(
@@ -151,11 +151,11 @@ def peer_set(
             devices=1,
             enable_progress_bar=False,
             default_root_dir=folder,
-            callbacks=[_PruneCallback(trial, "val_acc")],
+            callbacks=[_PruneCallback(trial, OBJECTIVE_NAME)],
         )
-        logger.log_hyperparams({"optimizer": name, "lr": lr, "batch_size": batch_size})
+        logger.log_hyperparams({OPTIMIZER: name, LR: lr, BATCH_SIZE: batch_size})
         trainer.fit(_PeerNet(name, lr), datamodule=_PeerData(data_dir, batch_size, train_size))
-        return float(trainer.callback_metrics["val_acc"])
+        return float(trainer.callback_metrics[OBJECTIVE_NAME])
 
     started = time.perf_counter()
     study.optimize(objective, n_trials=len(configs))

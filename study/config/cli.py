@@ -55,10 +55,28 @@ def worker_argv() -> list[str] | None:
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line (no usage block) and exits with code 2."""
+    """argparse that reports a bad option in one line (no usage block) and exits with code 2, with a hint for the
+    two slips its own messages do not explain: a space after a comma in a list, and options unquoted under make."""
+
+    _given: list[str] = []
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_args(self._given, namespace)
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"{self.prog}: error: {message}{self._hint(message)}\n")
+
+    def _hint(self, message: str) -> str:
+        if message.startswith("unrecognized arguments"):
+            split = next((a for a in self._given if a.endswith(",") and len(a) > 1), None)
+            if split is not None:
+                return f" (a space after the comma of {split!r} ended the list: write the items without spaces, a,b)"
+        if os.environ.get("MAKELEVEL") and "expected one argument" in message:
+            return ' (under make, quote the options: make run ARGS="--n-trials 5 --optimizers adam,sgd")'
+        return ""
 
 
 # The options of the commands that read a study (report, ui): study.run's own fields, with their help and rules.

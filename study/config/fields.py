@@ -132,7 +132,7 @@ class StudyConfig:
     max_epochs: int = field(default=3, metadata=_count("training epochs per trial", defines=True))
     dataset: str = field(
         default="mnist",
-        metadata=_choices("dataset", DATASETS, defines=True),
+        metadata=_choices("the dataset trained and validated on", DATASETS, defines=True),
     )
     data_dir: str | None = field(
         default=None,
@@ -204,7 +204,7 @@ class StudyConfig:
         metadata=_option(
             "values the seed protocol trains with instead of the defaults, by Optuna parameter name, e.g. "
             "lr_adam=0.001 (repeatable; what a study's best.toml pins)",
-            parsers.fixed_params,
+            parsers.pinned_values,
             "NAME=VALUE, NAME a searched parameter of a compared optimizer (lr_adam, momentum_momentum, ...)",
             metavar="PARAM=VALUE",
             flag="--fixed",
@@ -399,6 +399,7 @@ def parse_value(name: str, value: Any) -> Any:
     option = option_of(name)
     try:
         return option.parse(value)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError) as err:
         shown = value if not isinstance(value, list) or not option.repeatable else " ".join(map(str, value))
-        raise ConfigError(flag_of(name), f"got {shown!r}; accepted: {option.accepted}") from None
+        hint = f" ({err})" if isinstance(err, parsers.Hint) else ""
+        raise ConfigError(flag_of(name), f"got {shown!r}{hint}; accepted: {option.accepted}") from None

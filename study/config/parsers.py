@@ -7,6 +7,7 @@ imports torch, Optuna or MLflow: the command line answers at once.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -16,20 +17,22 @@ from study.schema import FIXED_PARAM_PREFIXES, SEARCHABLE
 
 __all__ = [
     "STUDY_NAME",
+    "Hint",
     "choice",
-    "fixed_params",
     "flag",
     "items",
     "lr_ranges",
     "names",
     "optional_text",
     "optional_whole",
+    "pinned_values",
     "positive_seconds",
     "positive_seconds_up_to",
     "seconds_or_none",
     "size_or_all",
     "study_name",
     "text",
+    "unknown_name",
     "whole",
     "whole_list",
 ]
@@ -123,12 +126,29 @@ def items(value: Any) -> list[Any]:
     raise ValueError
 
 
+class Hint(ValueError):
+    """A refusal that says which part of the value is wrong, e.g. which name of a list is unknown."""
+
+
+def unknown_name(name: str, choices: tuple[str, ...]) -> Hint:
+    """``'adma' is unknown: did you mean adam?`` (the closest accepted names, if any are close)."""
+    close = difflib.get_close_matches(name, choices, n=2, cutoff=0.6)
+    guess = f": did you mean {' or '.join(close)}?" if close else ""
+    return Hint(f"{name!r} is unknown{guess}")
+
+
 def names(choices: tuple[str, ...]) -> Callable[[Any], tuple[str, ...]]:
     def parse(value: Any) -> tuple[str, ...]:
         given = items(value)
-        if not given or any(n not in choices for n in given) or len(set(given)) != len(given):
+        if not given or any(not isinstance(n, str) for n in given):
             raise ValueError
-        return tuple(str(n) for n in given)
+        unknown = [n for n in given if n not in choices]
+        if unknown:
+            raise unknown_name(unknown[0], choices)
+        repeated = [n for n in dict.fromkeys(given) if given.count(n) > 1]
+        if repeated:
+            raise Hint(f"{repeated[0]!r} is given twice")
+        return tuple(given)
 
     return parse
 
@@ -170,7 +190,7 @@ def lr_ranges(value: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
-def fixed_params(value: Any) -> dict[str, float]:
+def pinned_values(value: Any) -> dict[str, float]:
     """``{"lr_adam": 0.001}`` (TOML) or ``["lr_adam=0.001", ...]`` (command line)."""
     out: dict[str, float] = {}
     for name, given in _named(value, str):

@@ -14,7 +14,7 @@ from typing import Any
 
 from study.config.errors import ConfigError
 from study.config.fields import FIELDS, flag_of, option_of, parse_value
-from study.schema import SEED_PROTOCOL, TUNED
+from study.schema import KERAS_CONVENTION, SEED_PROTOCOL, TUNED
 
 __all__ = [
     "ARTICLE_OPTIMIZERS",
@@ -47,18 +47,18 @@ def environment_options(environ: Mapping[str, str]) -> dict[str, Any]:
 
 # `--protocol seed` reruns the article: Keras defaults, batch 64, 10 epochs, validated on the test set.
 PROTOCOL_PRESETS: Mapping[str, Mapping[str, Any]] = {
-    SEED_PROTOCOL: {
-        "optimizers": ARTICLE_OPTIMIZERS,
-        "defaults": "keras",
-        "batch_sizes": (64,),
-        "max_epochs": 10,
-        "validate_on_test": True,
-        "pruner": "none",
-        "seeds": 1,
-    },
+    SEED_PROTOCOL: dict(
+        optimizers=ARTICLE_OPTIMIZERS,
+        defaults=KERAS_CONVENTION,
+        batch_sizes=(64,),
+        max_epochs=10,
+        validate_on_test=True,
+        pruner="none",
+        seeds=1,
+    ),
     # A tuned sub-study has a handful of trials over lr x batch size: scrambled Sobol points found better
     # configurations than random or GP startup for equal trials (python -m study.bench.samplers; README).
-    TUNED: {"sampler": "qmc"},
+    TUNED: dict(sampler="qmc"),
 }
 
 

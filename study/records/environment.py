@@ -18,7 +18,7 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_USER,
 )
 
-from study.schema import GIT_DIRTY_TAG
+from study.schema import DEVICE_NAME_TAG, GIT_DIRTY_TAG
 
 __all__ = ["PACKAGES", "device_name", "environment_tags", "git_sha", "resolve_device"]
 
@@ -79,7 +79,7 @@ def environment_tags(device: str) -> dict[str, str]:
         MLFLOW_SOURCE_NAME: "study.run",
         MLFLOW_SOURCE_TYPE: "LOCAL",
         MLFLOW_USER: getpass.getuser(),
-        "device_name": device_name(device),
+        DEVICE_NAME_TAG: device_name(device),
         "python": platform.python_version(),
     }
     for package in PACKAGES:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from study.report.records import StudyData, TrialRecord, by_optimizer
-from study.schema import COMPLETE, config_param
+from study.schema import COMPLETE, DEFAULTS, TORCH_CONVENTION, config_param
 
 __all__ = ["Importance", "importance"]
 
@@ -69,7 +69,7 @@ def importance(data: StudyData, default_lr: Callable[[str, str], float]) -> Impo
     ]
     if len(trials) < _MIN_TRIALS:
         return None
-    convention = data.parent_params.get(config_param("defaults"), "torch")
+    convention = data.parent_params.get(config_param(DEFAULTS), TORCH_CONVENTION)
     y = [float(t.best_val_acc or 0.0) for t in trials]
     x = [math.log10(float(t.lr or 1.0) / default_lr(str(t.optimizer), convention)) for t in trials]
     per: dict[str, tuple[int, float | None]] = {}

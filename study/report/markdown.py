@@ -13,7 +13,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from study.config.console import bin_dir
 from study.report.analysis import ReportContent
-from study.report.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS
+from study.report.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS, ARTICLE_TRAIN_SAMPLES
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
 from study.report.importance import Importance
 from study.report.lr_range import EDGE_WARNING
@@ -23,8 +23,12 @@ from study.report.stats import method_note, sentence, summary_sentence
 from study.schema import (
     BATCH_SIZE,
     COMPLETE,
+    DATASET,
+    DEFAULTS,
+    DEVICE_NAME_TAG,
     FAIL,
     GIT_DIRTY_TAG,
+    KERAS_CONVENTION,
     MILESTONES,
     OPTIMIZER,
     OPTIMIZER_PARAM_PREFIX,
@@ -32,10 +36,13 @@ from study.schema import (
     RUNNING,
     SEARCH,
     SEED_PROTOCOL,
+    TRAIN_SAMPLES,
     TUNED,
+    VALIDATE_ON_TEST,
     WAITING,
     config_param,
 )
+from study.schema import LR as LR_PARAM
 
 __all__ = ["DashboardInfo", "fmt", "md_table", "render", "summary_table"]
 
@@ -103,8 +110,8 @@ def _state_counts(data: StudyData) -> str:
 def _header(data: StudyData, now: datetime) -> str:
     params = [t.params for t in data.trials if t.params]
     first = params[0] if params else {}
-    dataset = first.get("dataset") or data.parent_params.get(config_param("dataset"))
-    on_test = (first.get("validate_on_test") or data.parent_params.get(config_param("validate_on_test"))) == "True"
+    dataset = first.get(DATASET) or data.parent_params.get(config_param(DATASET))
+    on_test = (first.get(VALIDATE_ON_TEST) or data.parent_params.get(config_param(VALIDATE_ON_TEST))) == "True"
     starts = [t.started for t in data.trials if t.started]
     ends = [t.completed for t in data.trials if t.completed]
     period = f"{min(starts):%Y-%m-%d %H:%M} – {max(ends or starts):%Y-%m-%d %H:%M}" if starts else "no trial started"
@@ -113,9 +120,9 @@ def _header(data: StudyData, now: datetime) -> str:
         "",
         f"- **Study**: `{data.name}` (Optuna studies: {', '.join(f'`{s}`' for s in data.studies)})",
         f"- **Protocol**: {PROTOCOL_LINES.get(data.protocol, data.protocol)}",
-        f"- **Dataset**: {dataset or 'unknown'}, {first.get('train_samples', '?')} training images; validated on "
+        f"- **Dataset**: {dataset or 'unknown'}, {first.get(TRAIN_SAMPLES, '?')} training images; validated on "
         + ("the official test set" if on_test else "a held-out split of the training set"),
-        f"- **Device**: {_unique([t.tags.get('device_name') for t in data.trials])}",
+        f"- **Device**: {_unique([t.tags.get(DEVICE_NAME_TAG) for t in data.trials])}",
         f"- **Git commit**: {_commit(data)}",
         f"- **Trials ran**: {period}; report written {now:%Y-%m-%d %H:%M %Z}".rstrip(),
         f"- **MLflow**: experiment `{data.experiment}`, parent run `{data.parent_run_id}` at `{data.tracking_uri}`",
@@ -131,7 +138,7 @@ def summary_table(content: ReportContent) -> str:
     with_test = any(r.test_acc is not None for r in content.rows)
     header = ["optimizer", "from"]
     header += [f"val acc @{e}" for e in epochs] + [f"val loss @{e}" for e in epochs]
-    header += ["best val acc"] + (["test acc"] if with_test else []) + ["fit s", "samples/s", "lr", "batch"]
+    header += ["best val acc"] + (["test acc"] if with_test else []) + ["fit s", "samples/s", LR_PARAM, "batch"]
     rows = []
     for r in content.rows:
         row = [f"**{r.optimizer}**", r.source]
@@ -197,12 +204,12 @@ def _article(content: ReportContent) -> str:
     first = [t.params for t in content.data.trials if t.params]
     settings = first[0] if first else {}
     gaps = []
-    if settings.get("defaults") not in (None, "keras"):
-        gaps.append(f"defaults {settings['defaults']} (the article: keras)")
+    if settings.get(DEFAULTS) not in (None, KERAS_CONVENTION):
+        gaps.append(f"defaults {settings[DEFAULTS]} (the article: {KERAS_CONVENTION})")
     if settings.get(BATCH_SIZE) not in (None, str(ARTICLE_BATCH_SIZE)):
         gaps.append(f"batch size {settings[BATCH_SIZE]} (the article: {ARTICLE_BATCH_SIZE})")
-    if settings.get("train_samples") not in (None, "60000"):
-        gaps.append(f"{settings['train_samples']} training images (the article: 60000)")
+    if settings.get(TRAIN_SAMPLES) not in (None, str(ARTICLE_TRAIN_SAMPLES)):
+        gaps.append(f"{settings[TRAIN_SAMPLES]} training images (the article: {ARTICLE_TRAIN_SAMPLES})")
     note = f"\n\nThis run differs from the article's setting: {'; '.join(gaps)}." if gaps else ""
     momentum = next(
         (

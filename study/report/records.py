@@ -26,7 +26,7 @@ class TrialRecord:
     lr: float | None
     batch_size: int | None
     seed: int | None
-    role: str  # "search" (chosen by the sampler), "seed" or "final" (a fixed configuration, one seed)
+    role: str  # SEARCH_ROLE (chosen by the sampler), SEED_ROLE or FINAL_ROLE (a fixed configuration, one seed)
     value: float | None  # Optuna's value: the best validation accuracy
     epochs: int | None  # epochs trained
     fit_seconds: float | None  # wall seconds of fit, validation included

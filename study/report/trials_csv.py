@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from study.report.records import TrialRecord
+from study.schema import LR
 
 __all__ = ["COLUMNS", "write_trials_csv"]
 
@@ -15,7 +16,7 @@ COLUMNS = (
     "number",
     "state",
     "optimizer",
-    "lr",
+    LR,
     "batch_size",
     "seed",
     "role",

@@ -119,7 +119,8 @@ def export_best(
         images, _ = next(iter(data.val_dataloader()))
         with tempfile.TemporaryDirectory() as tmp:
             # MLflow's default "pt2" format (torch.export: loading runs no pickled code) traces forward on an example
-            example = images[:1].cpu().numpy()
+            # two images, not one: torch.export would specialise a batch dimension of 1 (and warn so)
+            example = images[:2].cpu().numpy()
             mlflow.pytorch.save_model(network, f"{tmp}/{MODEL_ARTIFACT}", input_example=example)
             tracker.client.log_artifacts(run_id, f"{tmp}/{MODEL_ARTIFACT}", MODEL_ARTIFACT)
         model_uri = f"runs:/{run_id}/{MODEL_ARTIFACT}"

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from study.schema import BATCH_SIZE, FIT_SECONDS, OPTIMIZER, best_trial, lr_param
+from study.schema import BATCH_SIZE, FIT_SECONDS, LR, OPTIMIZER, RETRY_OF, best_trial, lr_param
 
-__all__ = ["OptimizerSummary", "format_table", "summarize"]
+__all__ = ["OptimizerSummary", "budget_line", "format_table", "outcomes_of_the_budget", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,34 @@ def summarize(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[
     return rows
 
 
+def outcomes_of_the_budget(trials: Sequence[FrozenTrial]) -> dict[str, int]:
+    """How each trial of the budget ended, by state name: a trial retried (after an interrupt or a dead worker)
+    counts as its last attempt, so the counts add up to the budget (completed, pruned, failed, running, queued)."""
+    last: dict[int, FrozenTrial] = {}
+    for trial in sorted(trials, key=lambda t: t.number):
+        origin = int(trial.user_attrs.get(RETRY_OF, trial.number))
+        last[origin] = trial
+    counts = {state.name: 0 for state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    counts |= {TrialState.RUNNING.name: 0, TrialState.WAITING.name: 0}
+    for trial in last.values():
+        counts[trial.state.name] += 1
+    return counts
+
+
+def budget_line(trials: Sequence[FrozenTrial]) -> str:
+    """``30 trials budgeted: 3 completed, 0 pruned, 1 failed, 26 queued (not run)``."""
+    counts = outcomes_of_the_budget(trials)
+    words = [
+        f"{counts[TrialState.COMPLETE.name]} completed",
+        f"{counts[TrialState.PRUNED.name]} pruned",
+        f"{counts[TrialState.FAIL.name]} failed",
+    ]
+    if counts[TrialState.RUNNING.name]:
+        words.append(f"{counts[TrialState.RUNNING.name]} still running (other workers)")
+    words.append(f"{counts[TrialState.WAITING.name]} queued (not run)")
+    return f"{sum(counts.values())} trials budgeted: {', '.join(words)}"
+
+
 def _cell(value: object, fmt: str = "") -> str:
     return "-" if value is None else format(value, fmt)
 
@@ -62,7 +90,7 @@ def format_table(rows: Sequence[OptimizerSummary]) -> str:
         "pruned",
         "failed",
         "best val acc",
-        "lr",
+        LR,
         "batch",
         "trial",
         "median fit s",

@@ -322,3 +322,18 @@ def test_bad_input_is_refused_before_the_heavy_stack_loads(given: list[str], tmp
     assert exit_code == 2, result.stderr
     assert heavy == [], f"refused only after importing {heavy}: {result.stderr}"
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("OPTUNA_STORAGE", "redis://127.0.0.1:1"), ("OPTUNA_STORAGE", "sqlite://"), ("MLFLOW_TRACKING_URI", "sqlite://")],
+)
+def test_a_bad_store_from_the_environment_names_the_variable(
+    variable: str, value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(variable, value)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--n-trials", "1"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert line.count("\n") == 0 and line.startswith(f"python -m study.run: error: {variable}:"), line
+    assert list(tmp_path.iterdir()) == []  # not even mlruns/

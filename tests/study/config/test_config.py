@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from study.config import StudyConfig
 from study.config.cli import parse_config
@@ -45,3 +50,27 @@ def test_protocol_presets_sit_below_the_file_and_the_command_line() -> None:
 def test_lr_range_from_the_command_line() -> None:
     resolved = parse_config(["--lr-range", "adam=1e-5:1e-3", "--lr-range", "sgd=0.01:1"])
     assert resolved.lr_ranges == {"adam": (1e-5, 1e-3), "sgd": (0.01, 1.0)}
+
+
+def test_a_misspelt_name_gets_a_suggestion(capsys: pytest.CaptureFixture[str]) -> None:
+    from study.run import main
+
+    assert main(["--optimizers", "adma,sgd"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "'adma' is unknown: did you mean adam" in line and "accepted: distinct names" in line, line
+
+
+def test_a_space_after_a_comma_is_explained() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "study.run", "--optimizers", "adam,", "sgd"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "unrecognized arguments: sgd" in result.stderr and "space after the comma of 'adam,'" in result.stderr
+
+
+def test_options_unquoted_under_make_get_the_quoting_hint() -> None:
+    env = {**os.environ, "MAKELEVEL": "1"}  # what make sets in a recipe's environment
+    result = subprocess.run(
+        [sys.executable, "-m", "study.run", "--n-trials"], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert result.returncode == 2 and 'make run ARGS="' in result.stderr, result.stderr

@@ -96,9 +96,12 @@ def test_sigterm_marks_the_running_trial_failed_and_the_parent_killed(tiny: Tiny
     assert parent.info.status == "KILLED"
 
 
-# Every step between the end of one trial and the training of the next, as (class, method, call, when): Ctrl-C
-# lands right before or after the given call of that method. Trial 0 completes; the signal aims at trial 1.
+# Every step of joining, and between the end of one trial and the training of the next, as (class or module,
+# function, call, when): Ctrl-C lands right before or after the given call. Trial 0 completes; the signals between
+# trials aim at trial 1.
 BOUNDARIES = {
+    "joining: the journal opened, MLflow not yet": ("study.workers.session", "_check_definition", 1, "after"),
+    "joining: the parent run opened": ("study.records.tracking.StudyTracker", "reopen", 1, "before"),
     "after trial 0 is committed": ("study.workers.worker.Worker", "_commit", 1, "after"),
     "after the sweep of silent trials": ("study.workers.worker.Worker", "sweep", 2, "after"),
     "after trial 1 is claimed": ("study.workers.worker.Worker", "_claim", 2, "after"),
@@ -120,8 +123,11 @@ def test_ctrl_c_at_each_boundary_between_two_trials_leaves_agreeing_stores(
     import importlib
 
     path, name, call, when = BOUNDARIES[boundary]
-    module, _, cls_name = path.rpartition(".")
-    cls = getattr(importlib.import_module(module), cls_name)
+    try:
+        cls: object = importlib.import_module(path)  # a module's function
+    except ModuleNotFoundError:
+        module, _, cls_name = path.rpartition(".")  # a class's method
+        cls = getattr(importlib.import_module(module), cls_name)
     original = getattr(cls, name)
     calls = {"n": 0}
 
