@@ -259,6 +259,7 @@ def test_launcher_serves_both_uis_and_stops_them_on_ctrl_c(tiny: TinyStudy, tmp_
         mlflow_url, dashboard_url = urls["MLflow UI"], urls["Optuna dashboard"]
         assert mlflow_url == (
             f"http://127.0.0.1:{mlflow_port}/#/experiments/{parent.info.experiment_id}/runs/{parent.info.run_id}"
+            "?workflowType=machine_learning"  # the model-training view
         )
         assert dashboard_url == f"http://127.0.0.1:{dashboard_port}/dashboard/studies/{study_id}"
         assert len(sessions) == 2
