@@ -1,7 +1,7 @@
 """``ImageClassifier``: a LightningModule around any image network and an optimizer factory.
 
 The module never names a concrete optimizer: it receives ``optimizer_factory(params) -> Optimizer``
-(and optionally ``scheduler_factory(optimizer) -> LRScheduler``, stepped once per epoch), so the
+(and optionally ``scheduler_factory(optimizer) -> LRScheduler``, stepped after every optimizer step), so the
 search space lives in ``study`` and the arithmetic in ``optimizers``.
 
 Metrics are built for speed: a study trains this module hundreds of times, so nothing is logged
@@ -96,7 +96,7 @@ class ImageClassifier(L.LightningModule):
         net: maps images ``(B, C, H, W)`` to logits ``(B, num_classes)``.
         optimizer_factory: builds the optimizer from the parameters, e.g.
             ``lambda params: build_optimizer("adam", params, lr=1e-3)``.
-        scheduler_factory: optional; builds an LR scheduler from the optimizer, stepped every epoch.
+        scheduler_factory: optional; builds an LR scheduler from the optimizer, stepped after every optimizer step.
         hparams: extra values to record with the hyperparameters (optimizer name, lr, ...).
     """
 
@@ -134,7 +134,7 @@ class ImageClassifier(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     # ------------------------------------------------------------------ the shared step
 

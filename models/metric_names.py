@@ -13,6 +13,7 @@ __all__ = [
     "TEST_LOSS",
     "TRAIN_ACC",
     "TRAIN_LOSS",
+    "TRAIN_LR",
     "VAL_ACC",
     "VAL_LOSS",
     "VAL_PREDICTED_CLASSES",
@@ -44,3 +45,4 @@ VAL_PREDICTED_CLASSES = classes_key("val")
 EPOCH_SECONDS = "time/epoch_seconds"  # wall seconds of the training epoch, validation excluded
 SAMPLES_PER_SECOND = "time/samples_per_second"  # training samples / EPOCH_SECONDS
 ELAPSED_SECONDS = "time/elapsed_seconds"  # training seconds summed over the epochs since fit start
+TRAIN_LR = "train/lr"  # the learning rate at the end of the epoch (a schedule's curve)

@@ -16,7 +16,9 @@ Everything else (running the closure with gradients enabled, skipping parameters
 refusing sparse gradients and complex parameters, choosing between the two paths with the group's
 ``foreach`` flag) lives here once, and so do the ``Args`` lines every optimizer shares (``params``,
 ``maximize``, ``foreach``): a class docstring names them with torch's placeholders (``{_params_doc}``, ...)
-and :class:`ScratchOptimizer` fills them in.
+and :class:`ScratchOptimizer` fills them in. An optimizer whose step is not one pass over each group in turn
+(Prodigy's step size is a reduction over every group) overrides ``step`` and builds it from the same pieces:
+:func:`evaluate` for the closure and :meth:`ScratchOptimizer._gather` for each group's parameters.
 """
 
 from __future__ import annotations
@@ -37,7 +39,9 @@ __all__ = [
     "by_device_and_dtype",
     "check_betas",
     "check_flag",
+    "check_integer",
     "check_number",
+    "evaluate",
     "read_group",
     "shared_args_doc",
     "use_foreach",
@@ -108,19 +112,9 @@ class ScratchOptimizer(torch.optim.Optimizer, Generic[H]):
             closure: re-evaluates the model and returns the loss. It runs with gradients enabled,
                 before any parameter is updated, exactly once.
         """
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate(closure)
         for group in self.param_groups:
-            with_grad = [param for param in group["params"] if param.grad is not None]
-            grads = [param.grad for param in with_grad]
-            for param, grad in zip(with_grad, grads, strict=True):  # refuse before touching anything, as torch does
-                self._check_supported(param, grad)
-            for param in with_grad:
-                state = self.state[param]
-                if len(state) == 0:
-                    state.update(self._init_state(param, group))
+            with_grad, grads = self._gather(group)
             hyperparameters = self._hyperparameters(group)
             if use_foreach(group["foreach"], [*with_grad, *grads]):
                 for params, param_grads in by_device_and_dtype(with_grad, grads):
@@ -129,6 +123,24 @@ class ScratchOptimizer(torch.optim.Optimizer, Generic[H]):
                 for param, grad in zip(with_grad, grads, strict=True):
                     self._update(param, grad, self.state[param], hyperparameters)
         return loss
+
+    def _gather(self, group: dict[str, Any]) -> tuple[list[Tensor], list[Tensor]]:
+        """The group's parameters that have a gradient, and those gradients: all checked first (sparse gradients
+        and complex parameters refused before anything is touched, as torch does), then each given its state on
+        its first step."""
+        with_grad: list[Tensor] = []
+        grads: list[Tensor] = []
+        for param in group["params"]:
+            if param.grad is not None:
+                with_grad.append(param)
+                grads.append(param.grad)
+        for param, grad in zip(with_grad, grads, strict=True):
+            self._check_supported(param, grad)
+        for param in with_grad:
+            state = self.state[param]
+            if len(state) == 0:
+                state.update(self._init_state(param, group))
+        return with_grad, grads
 
     def _check_supported(self, param: Tensor, grad: Tensor) -> None:
         name = type(self).__name__
@@ -157,6 +169,15 @@ class ScratchOptimizer(torch.optim.Optimizer, Generic[H]):
         raise NotImplementedError
 
 
+def evaluate(closure: Closure | None) -> Any:
+    """The closure's loss, computed with gradients enabled (``step`` itself runs under ``torch.no_grad()``);
+    ``None`` without a closure."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
 _FOREACH_DEVICES = ("cpu", "cuda")
 _PLAIN_TENSORS = (Tensor, torch.nn.Parameter)  # subclasses (DTensor, ...) may not implement the _foreach_ ops
 
@@ -183,22 +204,35 @@ def by_device_and_dtype(params: list[Tensor], grads: list[Tensor]) -> list[tuple
 
 
 def check_number(
-    name: str, value: object, *, low: float = 0.0, high: float = math.inf, high_open: bool = False
+    name: str,
+    value: object,
+    *,
+    low: float = 0.0,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
 ) -> None:
     """Raise ``ValueError`` naming ``name`` unless ``value`` is a finite real in ``[low, high]``.
 
-    With ``high_open`` the interval is ``[low, high)``. Booleans, strings, tensors and NaN are refused.
+    With ``low_open`` the interval is ``(low, high]``, with ``high_open`` ``[low, high)``. Booleans, strings,
+    tensors and NaN are refused.
     """
     ok = (
         isinstance(value, numbers.Real)
         and not isinstance(value, bool)
         and math.isfinite(float(value))
-        and low <= float(value)
+        and (low < float(value) if low_open else low <= float(value))
         and (float(value) < high if high_open else float(value) <= high)
     )
     if not ok:
-        interval = f"[{low:g}, {high:g}{')' if high_open or math.isinf(high) else ']'}"
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or math.isinf(high) else ']'}"
         raise ValueError(f"Invalid {name} value: {value!r} (expected a finite number in {interval})")
+
+
+def check_integer(name: str, value: object, *, low: int = 0) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an integer (not a bool) of at least ``low``."""
+    if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and int(value) >= low):
+        raise ValueError(f"Invalid {name} value: {value!r} (expected an integer >= {low})")
 
 
 def check_flag(name: str, value: object, *, allow_none: bool = False) -> None:
@@ -208,9 +242,9 @@ def check_flag(name: str, value: object, *, allow_none: bool = False) -> None:
         raise ValueError(f"Invalid {name} value: {value!r} (expected {expected})")
 
 
-def check_betas(betas: object) -> None:
-    """Raise ``ValueError`` unless ``betas`` is a pair of numbers, each in ``[0, 1)``."""
+def check_betas(betas: object, name: str = "betas") -> None:
+    """Raise ``ValueError`` unless ``betas`` is a pair of numbers, each in ``[0, 1)``; messages call it ``name``."""
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-        raise ValueError(f"Invalid betas value: {betas!r} (expected a pair (beta1, beta2))")
+        raise ValueError(f"Invalid {name} value: {betas!r} (expected a pair (beta1, beta2))")
     for index, beta in enumerate(betas):
-        check_number(f"betas[{index}]", beta, high=1.0, high_open=True)
+        check_number(f"{name}[{index}]", beta, high=1.0, high_open=True)

@@ -1,10 +1,24 @@
-"""Short names for the optimizers: a name -> class map, with PyTorch's defaults read from the signatures.
+"""Short names for the optimizers: a name -> class map, with each class's defaults read from its signature.
 
-Nine names cover seven classes: ``momentum`` and ``nesterov`` are :class:`SGD` with a preset
+Sixteen names cover fourteen classes: ``momentum`` and ``nesterov`` are :class:`SGD` with a preset
 (``momentum=0.9, lr=0.01``, and ``nesterov=True``), since both libraries default to ``momentum=0``.
 Everything else a name builds with is the class's own constructor default, so the registry cannot drift
-from the classes. Search settings (learning-rate ranges, other libraries' defaults) are not an
-optimizer's business: they live with the search, in ``study``.
+from the classes; those defaults are the reference implementation's (``torch.optim``'s, and for ``lion``,
+``schedulefree_adamw`` and ``prodigy`` those of ``lion_pytorch``, ``schedulefree`` and ``prodigyopt``).
+Search settings (learning-rate ranges, other libraries' defaults) are not an optimizer's business: they
+live with the search, in ``study``.
+
+Three names ask more of their caller than a list of parameters:
+
+* ``muon`` builds :class:`~optimizers.muon.MuonWithAdamW`, Muon for the hidden weight matrices and
+  convolution kernels and AdamW for the rest (biases, the output layer): every param group says which with
+  ``"use_muon"``, and :func:`~optimizers.muon.muon_adamw_param_groups` builds them from
+  ``model.named_parameters()``. ``adamw_lr`` is the AdamW side's learning rate.
+* ``schedulefree_adamw`` builds :class:`~optimizers.schedulefree_adamw.AdamWScheduleFree`, which starts in
+  eval mode: ``.train()`` before stepping, ``.eval()`` before evaluating or saving
+  (:mod:`optimizers.train_eval` says where a training loop switches).
+* ``prodigy`` builds :class:`~optimizers.prodigy.Prodigy`, whose one step-size estimate is shared by all param
+  groups: each group's ``lr`` must be the largest group's or 0.
 """
 
 from __future__ import annotations
@@ -18,11 +32,18 @@ from typing import Any
 import torch
 
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam
+from .adamax import Adamax
 from .adamw import AdamW
+from .lion import Lion
+from .muon import MuonWithAdamW
 from .nadam import NAdam
+from .prodigy import Prodigy
+from .radam import RAdam
 from .rmsprop import RMSprop
+from .schedulefree_adamw import AdamWScheduleFree
 from .sgd import SGD
 
 __all__ = ["OPTIMIZER_NAMES", "REGISTRY", "OptimizerSpec", "build_optimizer", "get_spec"]
@@ -68,6 +89,21 @@ _SPECS = (
     OptimizerSpec("adam", Adam, "Adam: bias-corrected moving averages of the gradient and its square"),
     OptimizerSpec("adamw", AdamW, "AdamW: Adam with decoupled weight decay"),
     OptimizerSpec("nadam", NAdam, "NAdam: Adam with Nesterov momentum"),
+    OptimizerSpec("radam", RAdam, "RAdam: Adam with momentum steps first, then a rectified adaptive step"),
+    OptimizerSpec("adamax", Adamax, "Adamax: Adam with an exponentially weighted infinity norm for the second moment"),
+    OptimizerSpec("adafactor", Adafactor, "Adafactor: factored second moment, steps relative to each tensor's scale"),
+    OptimizerSpec("lion", Lion, "Lion: the sign of a momentum-gradient blend, one step size for every coordinate"),
+    OptimizerSpec(
+        "muon",
+        MuonWithAdamW,
+        "Muon + AdamW, the hybrid a whole network can use: Muon for hidden matrices and kernels, AdamW for the rest",
+    ),
+    OptimizerSpec(
+        "schedulefree_adamw",
+        AdamWScheduleFree,
+        "Schedule-Free AdamW: averaged iterates instead of an lr schedule; .train() to step, .eval() to evaluate",
+    ),
+    OptimizerSpec("prodigy", Prodigy, "Prodigy: Adam with its step size estimated on the fly (lr a multiplier, 1.0)"),
 )
 
 REGISTRY: Mapping[str, OptimizerSpec] = MappingProxyType({spec.name: spec for spec in _SPECS})
@@ -89,7 +125,8 @@ def build_optimizer(
 
     Args:
         name: a registry name, one of :data:`OPTIMIZER_NAMES`.
-        params: parameters or param groups, as for any ``torch.optim.Optimizer``.
+        params: parameters or param groups, as for any ``torch.optim.Optimizer`` (``muon`` takes groups marked
+            ``"use_muon"``, see the module docstring).
         **overrides: hyperparameters replacing the defaults, e.g. ``lr=3e-4``. A key the optimizer
             does not take raises ``ValueError`` naming it and the accepted keys.
     """

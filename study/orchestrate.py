@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -20,30 +21,29 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from models.data import ImageDataModule
 from study.config import ConfigError, StudyConfig
 from study.config.cli import EVENTS_ENV, Command
 from study.config.console import LOG, bin_dir, header, quiet_libraries
+from study.design.tasks import Task, load_task
 from study.records.failures import StoreError, writes_to
 from study.records.store_checks import without_credentials
 from study.report.build import write_report
 from study.report.dashboard import artifact_dir_for, main_study
+from study.report.folder import report_folder
 from study.schema import OPTIMIZER
 from study.secrets import mask_url, redact
 from study.training.train import quiet_lightning
 from study.workers.events import Events, JsonLines
-from study.workers.export import export_best
+from study.workers.export import Exported, export_best
 from study.workers.finish import Closing, close_parent, searched_summary
 from study.workers.interrupts import Interrupts
 from study.workers.progress import Progress, format_duration
-from study.workers.session import Session, check_config, join, load_data
+from study.workers.session import Session, check_config, join
 from study.workers.summary import budget_line, format_table
 from study.workers.supervisor import default_threads, supervise
 from study.workers.worker import Worker, WorkerResult
 
-__all__ = ["run_study"]
-
-REPORTS = Path("reports")
+__all__ = ["Finished", "execute", "run_study"]
 
 
 def ui_commands(config: StudyConfig, session: Session) -> list[str]:
@@ -73,59 +73,71 @@ def ui_commands(config: StudyConfig, session: Session) -> list[str]:
     return lines
 
 
+@dataclass(frozen=True)
+class Finished:
+    """What a run leaves: its exit code, the study's trials, the exported winner and the report (when written)."""
+
+    exit_code: int
+    trials: list[optuna.trial.FrozenTrial] = field(default_factory=list)
+    exported: Exported | None = None
+    report: Path | None = None
+
+
 def run_study(command: Command, argv: Sequence[str], prog: str, interrupts: Interrupts) -> int:
     """Everything after the options parsed and checked (``study.run.main``, which also handles Ctrl-C): returns
-    the exit code."""
+    the exit code; bad input is one line and 2, a store refusing a write one line and 1."""
     config = command.config
     try:
-        device, data = _prepare(config)
+        return execute(command, argv, prog, interrupts).exit_code
     except ConfigError as err:
         return _refuse(prog, command.named(err), 2)
+    except StoreError as err:  # a store turned unwritable mid-study: one line, what and where
+        url = config.tracking_uri if err.option == "--tracking-uri" else config.storage_url
+        cause = str(err).partition(": ")[2]
+        stopped = "the study stopped, its running trials recorded as far as the stores allowed"
+        refused = f"{err.option} {mask_url(url)} refused a write ({cause})"
+        return _refuse(prog, RuntimeError(f"{refused}; {stopped}: the next run repairs the rest"), 1)
+
+
+def execute(command: Command, argv: Sequence[str], prog: str, interrupts: Interrupts) -> Finished:
+    """Prepares, joins, works, closes, exports and reports (``run_study`` prints its errors, ``study.compare``
+    raises them). Raises ``ConfigError`` for bad input (nothing written) and ``StoreError`` for a store that refused
+    a write mid-study."""
+    config = command.config
+    device, task = _prepare(config)
     _quiet_libraries()
     as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
-    progress = Progress(config.study_name, 0, config.timeout, config.max_epochs)
+    progress = Progress(config.study_name, 0, config.timeout, config.max_epochs, objective=config.objective)
     events: Events = JsonLines() if as_worker else progress
     started = time.perf_counter()
     joined_at = datetime.now()  # Optuna's trial times are naive local times
     session: Session | None = None
     try:
         with interrupts.held():  # joining writes both stores: a signal waits until they are in step
-            session = join(config, log=events.note)
-    except ConfigError as err:  # an option the existing study contradicts (checked before any write)
-        return _refuse(prog, command.named(err), 2)
+            session = join(config, log=events.note, code=task.code)
     except KeyboardInterrupt:  # a signal while joining: the study is joined, and nothing of it ran
         if session is not None:
             with interrupts.held(), writes_to("--tracking-uri"):
                 close_parent(session, time.perf_counter() - started, interrupted=True, timed_out=False, crashed=False)
-        return interrupts.exit_code
-    try:
-        result, closing = _work_and_close(config, argv, session, data, device, events, progress, interrupts, started)
-    except StoreError as err:  # a store turned unwritable mid-study: one line, what and where
-        url = config.tracking_uri if err.option == "--tracking-uri" else config.storage_url
-        cause = str(err).partition(": ")[2]
-        print(
-            redact(
-                f"{prog}: error: {err.option} {mask_url(url)} refused a write ({cause}); the study stopped, its "
-                "running trials recorded as far as the stores allowed: the next run repairs the rest"
-            ),
-            file=sys.stderr,
-        )
-        return 1
+        return Finished(interrupts.exit_code)
+    result, closing = _work_and_close(config, argv, session, task, device, events, progress, interrupts, started)
     trials = session.trials()
     if not as_worker:
         _print_results(config, session, trials, result, time.perf_counter() - started)
     # the report is written once: by the worker that closed the study, or by the supervisor of --workers N
     mine = closing.by_me or config.workers > 1
+    exported, report = None, None
     if config.report and closing.status is not None and mine and not result.interrupted:
-        _export(config, session, data, device, REPORTS / config.study_name)
-        _write_report(config)
-    return _exit_code(prog, trials, result, interrupts, as_worker, joined_at)
+        exported = _export(config, session, task, device, report_folder(config))
+        report = _write_report(config)
+    return Finished(_exit_code(prog, trials, result, interrupts, as_worker, joined_at), trials, exported, report)
 
 
-def _prepare(config: StudyConfig) -> tuple[str, ImageDataModule]:
-    """Everything checked that can be checked without writing: the options against this machine, the data."""
+def _prepare(config: StudyConfig) -> tuple[str, Task]:
+    """Everything checked that can be checked without writing: the options against this machine, the task (the
+    data's files, the user's model and data on a real batch)."""
     device = check_config(config)
-    return device, load_data(config, device)  # the dataset's files and --train-size, before anything is written
+    return device, load_task(config, device)
 
 
 def _refuse(prog: str, err: Exception, code: int) -> int:
@@ -144,7 +156,7 @@ def _work_and_close(
     config: StudyConfig,
     argv: Sequence[str],
     session: Session,
-    data: ImageDataModule,
+    task: Task,
     device: str,
     events: Events,
     progress: Progress,
@@ -158,7 +170,7 @@ def _work_and_close(
     threads = config.threads_per_worker or (default_threads(config.workers) if supervised else torch.get_num_threads())
     try:
         if isinstance(events, Progress):  # not a supervised worker, whose supervisor prints the header
-            for line in header(config, device, threads, data.num_train_samples, data.num_val_samples):
+            for line in header(config, device, threads, task.data.num_train_samples, task.data.num_val_samples):
                 LOG.info(line)
         progress.n_trials = session.queued
         if supervised:
@@ -168,7 +180,7 @@ def _work_and_close(
             if config.threads_per_worker:
                 torch.set_num_threads(config.threads_per_worker)
             parts, studies, tracker = session.parts, session.studies, session.tracker
-            worker = Worker(parts, studies, tracker, data, device, events, interrupts, config.heartbeat_seconds)
+            worker = Worker(parts, studies, tracker, task, device, events, interrupts, config.heartbeat_seconds)
             result = worker.run(config.timeout)
     except KeyboardInterrupt:
         result.interrupted = True
@@ -195,7 +207,7 @@ def _print_results(
     """The summary table, what a timeout cost, and the commands that open the UIs."""
     took = format_duration(wall)
     print(f"\nstudy {config.study_name!r} ({config.protocol}): {budget_line(trials)}; this run took {took}")
-    print(format_table(searched_summary(trials, config.optimizers)))
+    print(format_table(searched_summary(trials, config.optimizers, config.objective), config.objective))
     if result.timed_out:
         print(timeout_sentence(config, trials))
     print()
@@ -237,26 +249,32 @@ def timeout_sentence(config: StudyConfig, trials: Sequence[optuna.trial.FrozenTr
     return f"--timeout {config.timeout:g} s stopped the study with {waiting} queued trials not run{never}"
 
 
-def _export(config: StudyConfig, session: Session, data: ImageDataModule, device: str, folder: Path) -> None:
+def _export(config: StudyConfig, session: Session, task: Task, device: str, folder: Path) -> Exported | None:
     """The best configuration as best.toml, retrained once for its weights; a failure is reported, not fatal."""
     try:
-        exported = export_best(config, session.parts, session.studies, session.tracker, data, device, folder)
+        exported = export_best(config, session.parts, session.studies, session.tracker, task, device, folder)
     except Exception as err:  # noqa: BLE001 - the study's records are already complete
         print(redact(f"best configuration not exported: {type(err).__name__}: {err}"), file=sys.stderr)
-        return
+        return None
     if exported is not None:
-        print(f"best: {exported.trial}, val_acc {exported.value:.4f}; retrain it with", flush=True)
+        print(f"best: {exported.trial}, {config.metric} {exported.value:.4f}; retrain it with", flush=True)
         print(f"      {bin_dir() / 'python'} -m study.run --config {exported.config}", flush=True)
         print(f"      weights: {exported.checkpoint}" + (f" and {exported.model_uri}" if exported.model_uri else ""))
+    return exported
 
 
-def _write_report(config: StudyConfig) -> None:
+def _write_report(config: StudyConfig) -> Path | None:
     """The comparison report; a failure here is reported but does not change the study's exit code."""
     try:
         path = write_report(
-            config.study_name, config.storage_url, config.tracking_uri, config.experiment, REPORTS / config.study_name
+            config.study_name,
+            config.storage_url,
+            config.tracking_uri,
+            config.experiment,
+            report_folder(config),
         )
     except Exception as err:  # noqa: BLE001 - the study's records are already complete
         print(f"report not written: {type(err).__name__}: {err}", file=sys.stderr)
-        return
+        return None
     print(f"report: {path} (also logged to the parent MLflow run under report/)", flush=True)
+    return path

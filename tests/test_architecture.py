@@ -20,7 +20,7 @@ GROUND = {"study.schema", "study.secrets"}
 LAYERS: dict[str, set[str]] = {
     "study.config": GROUND,
     "study.records": GROUND | {"study.config"},
-    "study.design": GROUND | {"study.config", "study.records"},
+    "study.design": GROUND | {"study.config", "study.records", "study.training"},
     "study.training": GROUND,
     "study.workers": GROUND | {"study.config", "study.records", "study.design", "study.training"},
     "study.report": GROUND | {"study.config", "study.records", "study.design"},

@@ -1,152 +1,103 @@
-"""``python -m study.bench``: the five benchmarks, interleaved, as Markdown (printed and saved) and JSON."""
+"""``python -m study.bench``: the six benchmarks, interleaved, as Markdown (printed and saved) and JSON.
+
+The options are read before anything heavy is imported: ``--help`` and a bad option answer at once. The arms run in
+their own processes (``study.bench.suite``); this one only plans, pauses and resumes them, and writes the results.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from study.bench.output import render
-from study.bench.runner import Arm, interleave, keras_available, load_average, machine, study_run_seconds
-from study.bench.throughput import CONFIGS
-from study.workers.supervisor import default_threads
+from study.bench.plan import BENCHMARKS, FULL, SMOKE
+from study.bench.runner import (
+    Arms,
+    bf16_skip_reason,
+    cpu_flags,
+    keras_skip_reason,
+    keras_versions,
+    load_average,
+    machine,
+)
+from study.bench.suite import RUNS, Context
 
-FULL: dict[str, Any] = {
-    "rounds": 5,
-    "batch_sizes": (32, 64, 128, 256),
-    "steps": 200,
-    "trial": dict(batch_size=64, train_size=20000, epochs=1),
-    "set": dict(train_size=10000, epochs=2, configs=CONFIGS),
-    "workers_args": [
-        *("--study-name", "bench", "--n-trials", "8", "--max-epochs", "1", "--train-size", "8000"),
-        *("--optimizers", "adam,sgd,rmsprop,momentum", "--batch-sizes", "64,128", "--pruner", "none"),
-        *("--timeout", "none", "--device", "cpu"),
-    ],
-    "workers_trials": 8,
-    "fused": dict(slots=(1, 2, 4, 8), batch_size=64, train_size=8000, epochs=1),
-}
-SMOKE: dict[str, Any] = {
-    "rounds": 1,
-    "batch_sizes": (64,),
-    "steps": 10,
-    "trial": dict(batch_size=64, train_size=512, epochs=1),
-    "set": dict(train_size=512, epochs=1, configs=CONFIGS[:2]),
-    "workers_args": [
-        *("--study-name", "bench", "--n-trials", "2", "--max-epochs", "1", "--train-size", "256"),
-        *("--optimizers", "adam,sgd", "--batch-sizes", "64", "--pruner", "none", "--timeout", "none"),
-        *("--device", "cpu"),
-    ],
-    "workers_trials": 2,
-    "fused": dict(slots=(1, 2), batch_size=64, train_size=512, epochs=1),
-}
-BENCHMARKS = ("BM-1", "BM-2", "BM-3", "BM-4", "BM-5")
+__all__ = ["main"]
 
 
-def _bm1(plan: dict[str, Any], arm: Arm, base: Arm, keras: Arm | None, data_dir: str | None) -> dict[str, Any]:
-    """Ours in its own process (it tunes its allocator as a study worker does); the baselines in another."""
-    measures: dict[str, Any] = {"gemm GFLOP/s": lambda: base.ask(kind="gemm")}
-    for size in plan["batch_sizes"]:
-        request = {"batch_size": size, "steps": plan["steps"]}
-        measures[f"ours bs {size}"] = lambda r=request: arm.ask(kind="ours", data_dir=data_dir, **r)
-        measures[f"plain bs {size}"] = lambda r=request: base.ask(kind="plain", data_dir=data_dir, **r)
-        if keras is not None:
-            measures[f"keras bs {size}"] = lambda r=request: keras.ask(**r)
-    return {name: series.as_dict() for name, series in interleave(plan["rounds"], measures).items()}
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m study.bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="one tiny round of everything (what CI runs)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds of every benchmark (default 5; BM-6: 3)")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of BM-1..BM-6")
+    parser.add_argument("--batch-sizes", help="BM-1's batch sizes, comma-separated (default 64,128,256)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads of every arm (default all)")
+    parser.add_argument("--data-dir", help="folder holding MNIST/raw/ (default data/)")
+    parser.add_argument("--out", default="bench-results", help="folder for the Markdown and JSON files")
+    return parser
 
 
-def _bm2(plan: dict[str, Any], arm: Arm, data_dir: str | None) -> dict[str, Any]:
-    request = {"data_dir": data_dir, **plan["trial"]}
-    measures = {
-        "study trial ms/step": lambda: arm.ask(kind="study_trial", **request),
-        "raw loop ms/step": lambda: arm.ask(kind="raw_loop", **request),
-    }
-    return {name: series.as_dict() for name, series in interleave(plan["rounds"], measures).items()}
-
-
-def _bm3(plan: dict[str, Any], arm: Arm, data_dir: str | None) -> dict[str, Any]:
-    request = {"data_dir": data_dir, **plan["set"]}
-    measures = {
-        "study.run trials/min": lambda: arm.ask(kind="study_set", **request),
-        "peer trials/min": lambda: arm.ask(kind="peer_set", **request),
-    }
-    out: dict[str, Any] = {}
-    for name, series in interleave(plan["rounds"], measures).items():
-        out[name] = {**series.as_dict(), "accuracies": series.extra}
-    out["configs"] = [list(c) for c in plan["set"]["configs"]]
-    return out
-
-
-def _bm4(plan: dict[str, Any], data_dir: str | None) -> dict[str, Any]:
-    args = [*plan["workers_args"], *(["--data-dir", data_dir] if data_dir else [])]
-    trials = plan["workers_trials"]
-    measures = {
-        "--workers 1 trials/min": lambda: trials / study_run_seconds(args, 1) * 60,
-        "--workers 2 trials/min": lambda: trials / study_run_seconds(args, 2, threads=default_threads(2)) * 60,
-    }
-    return {name: series.as_dict() for name, series in interleave(plan["rounds"], measures).items()}
-
-
-def _bm5(plan: dict[str, Any], arm: Arm, data_dir: str | None) -> dict[str, Any]:
-    settings = {k: v for k, v in plan["fused"].items() if k != "slots"}
-    measures = {
-        f"K={k} epoch-trials/min": lambda k=k: arm.ask(kind="fused_set", data_dir=data_dir, slots=k, **settings)
-        for k in plan["fused"]["slots"]
-    }
-    return {name: series.as_dict() for name, series in interleave(plan["rounds"], measures).items()}
+def _plan(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """The plan the options ask for, and the benchmarks to run; a bad value ends the command (exit 2)."""
+    only = [b.strip() for b in args.only.split(",") if b.strip()]
+    unknown = [b for b in only if b not in BENCHMARKS]
+    if unknown or not only:
+        parser.error(f"--only: got {args.only!r}; accepted: a comma-separated subset of {', '.join(BENCHMARKS)}")
+    plan = dict(SMOKE if args.smoke else FULL)
+    if args.rounds is not None:
+        if args.rounds < 1:
+            parser.error(f"--rounds: got {args.rounds}; accepted: a whole number >= 1")
+        plan["rounds"] = args.rounds
+        plan["tta"] = {**plan["tta"], "rounds": args.rounds}
+    if args.threads < 1:
+        parser.error(f"--threads: got {args.threads}; accepted: a whole number >= 1")
+    if args.batch_sizes is not None:
+        try:
+            sizes = tuple(int(s) for s in args.batch_sizes.split(","))
+        except ValueError:
+            sizes = ()
+        if not sizes or min(sizes) < 1:
+            parser.error(f"--batch-sizes: got {args.batch_sizes!r}; accepted: whole numbers >= 1, e.g. 64,256")
+        plan["batch_sizes"] = sizes
+    return plan, [b for b in BENCHMARKS if b in only]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m study.bench", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="one tiny round of everything (what CI runs)")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated subset of BM-1..BM-5")
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="torch threads of the arms")
-    parser.add_argument("--data-dir", help="folder holding MNIST/raw/ (default data/)")
-    parser.add_argument("--out", default="bench-results", help="folder for the Markdown and JSON files")
+    parser = _parser()
     args = parser.parse_args(argv)
-    plan = dict(SMOKE if args.smoke else FULL)
-    if args.rounds:
-        plan["rounds"] = args.rounds
-    only = [b.strip() for b in args.only.split(",")]
+    plan, only = _plan(parser, args)
     data_dir = args.data_dir or str(Path("data").resolve())
-
-    result: dict[str, Any] = {"machine": machine(), "threads": args.threads, "plan": {**plan, "set": None}}
+    keras_skip, bf16_skip = keras_skip_reason(), bf16_skip_reason(cpu_flags())
+    result: dict[str, Any] = {"machine": machine(), "threads": args.threads, "plan": plan, "only": only}
+    result["skipped"] = {"keras": keras_skip, "bf16": bf16_skip}
+    result["keras"] = keras_skip or keras_versions()
     result["load_start"] = load_average()
     started = time.perf_counter()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     partial = out / f"bench-{stamp}.partial.json"  # what was measured so far survives a crash or a kill
-    arm = Arm.torch(args.threads)
-    base = Arm.torch(args.threads)
-    keras = Arm.keras(args.threads, data_dir) if keras_available() and "BM-1" in only else None
-    result["keras"] = keras.hello.get("versions") if keras else "not installed (make bench builds .venv-keras)"
-    try:
-        if "BM-1" in only:
-            result["BM-1"] = _bm1(plan, arm, base, keras, data_dir)
-            partial.write_text(json.dumps(result, indent=2, default=str))
-        if "BM-2" in only:
-            result["BM-2"] = _bm2(plan, arm, data_dir)
-            partial.write_text(json.dumps(result, indent=2, default=str))
-        if "BM-3" in only:
-            result["BM-3"] = _bm3(plan, arm, data_dir)
-            partial.write_text(json.dumps(result, indent=2, default=str))
-        if "BM-5" in only:
-            result["BM-5"] = _bm5(plan, arm, data_dir)
-            partial.write_text(json.dumps(result, indent=2, default=str))
-    finally:
-        arm.close()
-        base.close()
-        if keras:
-            keras.close()
-    if "BM-4" in only:
-        result["BM-4"] = _bm4(plan, data_dir)
+    arms = Arms()
+    with tempfile.TemporaryDirectory(prefix="bench-scratch-") as scratch:
+        context = Context(plan, arms, args.threads, data_dir, Path(scratch), keras_skip, bf16_skip)
+        try:
+            for name in only:
+                clock = time.perf_counter()
+                result[name] = RUNS[name](context)
+                result[name]["seconds"] = time.perf_counter() - clock
+                partial.write_text(json.dumps(result, indent=2, default=str))
+        finally:
+            arms.close()
     result["load_end"] = load_average()
     result["seconds"] = time.perf_counter() - started
+    result["over_spread"] = {name: result[name]["over_spread"] for name in only if result[name]["over_spread"]}
+    result["cross_check_off"] = result["BM-1"]["cross_check_off"] if "BM-1" in result else {}
     markdown = render(result)
     (out / f"bench-{stamp}.json").write_text(json.dumps(result, indent=2, default=str))
     partial.unlink(missing_ok=True)

@@ -1,31 +1,30 @@
-"""BM-2: what a study trial costs beyond its training.
+"""BM-2: what a study trial costs beyond its training, and how long a study process takes to start.
 
-Both arms train ArticleCNN with our Adam for the same epochs over the same device-resident batches and validate
-on the same held-out images after each epoch. ``study_trial`` does it as the study does, through a worker of a
-fresh study (claim, MLflow run, Lightning, per-epoch records, commit to both stores, the collection after a
-trial); ``raw_loop`` with a bare PyTorch loop. Each returns milliseconds per training step, wall clock from the
-claim (or the first step) to the commit (or the last validation).
+In an arm process: both arms train ArticleCNN with our Adam for the same epochs over the same device-resident
+batches and validate on the same held-out images after each epoch. ``study_trial`` does it as the study does,
+through a worker of a fresh study (claim, MLflow run, Lightning, per-epoch records, commit to both stores, the
+collection after a trial); ``raw_loop`` (``study.bench.raw``) with a bare PyTorch loop. Each returns milliseconds
+per training step, wall clock from the claim (or the first step) to the commit (or the last validation).
+
+``study_worker`` is the study's own worker on a fresh study, for every benchmark that runs trials as a study does
+(BM-1's ``ours``, BM-3's ``study_set``).
 """
 
 from __future__ import annotations
 
-import math
 import tempfile
 import time
+from collections.abc import Sequence
 
-import torch
-import torch.nn.functional as F
-
-from models.cnn import ArticleCNN
-from models.data import ImageDataModule
-from optimizers.registry import build_optimizer
+from study.bench.raw import raw_loop, steps_of
 from study.bench.runner import fresh_study_args
 from study.config.cli import parse_config
+from study.design.tasks import load_task
 from study.workers.interrupts import Interrupts
-from study.workers.session import join, load_data
+from study.workers.session import Session, join
 from study.workers.worker import Worker
 
-__all__ = ["raw_loop", "study_trial"]
+__all__ = ["raw_loop", "study_trial", "study_worker"]
 
 
 class _Quiet:
@@ -40,41 +39,21 @@ class _Quiet:
     def note(self, text: str) -> None: ...
 
 
-def _steps(train_size: int, batch_size: int, epochs: int) -> int:
-    return epochs * math.ceil(train_size / batch_size)
+def study_worker(args: Sequence[str]) -> tuple[Session, Worker]:
+    """A study joined from ``args`` (its command line) and a worker of it on the CPU, as ``study.run`` makes one."""
+    config = parse_config(args)
+    task = load_task(config, "cpu")
+    session = join(config, log=lambda line: None, code=task.code)
+    worker = Worker(session.parts, session.studies, session.tracker, task, "cpu", _Quiet(), Interrupts(), 10.0)
+    return session, worker
 
 
 def study_trial(data_dir: str | None, batch_size: int, train_size: int, epochs: int) -> float:
     """ms per training step of one whole trial run by a study worker (stores in a temporary folder)."""
-    folder = tempfile.mkdtemp(prefix="bench-trial-")
-    args = ["--study-name", "bench", "--n-trials", "1", "--optimizers", "adam", "--batch-sizes", str(batch_size)]
-    args += fresh_study_args(folder, train_size, epochs, data_dir)
-    config = parse_config(args)
-    data = load_data(config, "cpu")
-    session = join(config, log=lambda line: None)
-    worker = Worker(session.parts, session.studies, session.tracker, data, "cpu", _Quiet(), Interrupts(), 10.0)
-    started = time.perf_counter()
-    assert worker.run().trials == 1
-    return (time.perf_counter() - started) * 1000 / _steps(train_size, batch_size, epochs)
-
-
-def raw_loop(data_dir: str | None, batch_size: int, train_size: int, epochs: int) -> float:
-    """ms per training step of a bare loop over the same model, batches, optimizer and validation passes."""
-    data = ImageDataModule("mnist", data_dir=data_dir, train_size=train_size, seed=0, batch_size=batch_size)
-    data.prepare_data()
-    data.setup("fit")
-    started = time.perf_counter()
-    torch.manual_seed(0)
-    net = ArticleCNN()
-    optimizer = build_optimizer("adam", net.parameters())
-    for _ in range(epochs):
-        net.train()
-        for x, y in data.train_dataloader():
-            optimizer.zero_grad()
-            torch.autograd.backward(F.cross_entropy(net(x), y))
-            optimizer.step()
-        net.eval()
-        with torch.no_grad():
-            correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in data.val_dataloader())
-        assert correct >= 0
-    return (time.perf_counter() - started) * 1000 / _steps(train_size, batch_size, epochs)
+    with tempfile.TemporaryDirectory(prefix="bench-trial-", ignore_cleanup_errors=True) as folder:
+        args = ["--study-name", "bench", "--n-trials", "1", "--optimizers", "adam", "--batch-sizes", str(batch_size)]
+        _, worker = study_worker(args + fresh_study_args(folder, train_size, epochs, data_dir))
+        started = time.perf_counter()
+        assert worker.run().trials == 1
+        seconds = time.perf_counter() - started
+    return seconds * 1000 / steps_of(train_size, batch_size, epochs)

@@ -1,7 +1,8 @@
 """One benchmark arm's long-lived process: ``python -m study.bench.server --threads N``.
 
 It loads the stack once, then answers requests on its standard input, one JSON object a line
-(``{"kind": "ours", "batch_size": 64, "steps": 200}``), with ``{"value": ...}`` or ``{"error": "..."}``.
+(``{"kind": "plain", "batch_size": 64, "steps": 200}``), with ``{"value": ...}`` (and ``"extra"`` when the measure
+returns more) or ``{"error": "..."}``.
 Keeping the process between requests lets the runner interleave arms without paying an import per measurement.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import torch
 
-from study.bench import fused, overhead, steps, throughput
+from study.bench import fused, overhead, raw, steps, throughput
 from study.training.train import quiet_lightning
 
 __all__ = ["KINDS", "main"]
@@ -27,7 +28,7 @@ KINDS: dict[str, Callable[..., Any]] = {
     "plain": steps.plain,
     "gemm": steps.gemm_gflops,
     "study_trial": overhead.study_trial,
-    "raw_loop": overhead.raw_loop,
+    "raw_loop": raw.raw_loop,
     "study_set": throughput.study_set,
     "peer_set": throughput.peer_set,
     "fused_set": fused.fused_set,
@@ -49,7 +50,8 @@ def main() -> int:
         request = json.loads(line)
         kind = request.pop("kind")
         try:
-            reply = {"value": KINDS[kind](**request)}
+            value = KINDS[kind](**request)
+            reply = value if isinstance(value, dict) else {"value": value}
         except Exception as err:  # noqa: BLE001 - the runner reports it in its table
             reply = {"error": f"{type(err).__name__}: {err}"}
         print(json.dumps(reply), file=replies, flush=True)

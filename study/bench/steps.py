@@ -1,13 +1,22 @@
-"""BM-1's torch arms: training-step throughput, measured the same way for each, and the CPU's GEMM rate.
+"""BM-1's torch arms: training throughput, and the CPU's matrix-multiply rate.
 
-Each arm trains for ``warmup + steps`` steps on real MNIST and times the last ``steps`` (allocations and
-first-call costs stay out); samples per second = steps × batch size / seconds.
+- ``ours``: one trial of a fresh study run by the study's own worker (``study.bench.overhead.study_worker``: the
+  claim, its MLflow run with per-epoch records, Lightning, both stores), as float32 or bf16-mixed; the value is what
+  the trial itself logged, ``time/samples_per_second`` of epochs 2 and later (the first epoch warms up).
+- ``plain``: a plain PyTorch loop as most tutorials write it, timed after a few warm-up steps.
+- ``gemm_gflops``: the float32 or bfloat16 matrix-multiply rate of the arm's threads.
+
+Samples per second = training samples / training seconds (validation excluded).
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,32 +24,33 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchvision.transforms import ToTensor
 
-from models.data import ImageDataModule
 from models.datasets import get_dataset_spec, resolve_data_dir, torchvision_dataset
-from study.design.search_space import default_hyperparameters
-from study.schema import SAMPLES_PER_SECOND
-from study.training.allocator import keep_freed_memory
-from study.training.train import TrialSpec, train
+from study.bench.overhead import study_worker
+from study.bench.runner import fresh_study_args, seed_trial_args
+from study.schema import COMPLETE, EPOCH_SECONDS, RUN_ID_ATTR, SAMPLES_PER_SECOND
 
-__all__ = ["FLOP_PER_SAMPLE", "article_layout_cnn", "gemm_gflops", "ours", "plain"]
-
-# Multiply-adds of one training sample of ArticleCNN on MNIST, x2: the conv forward and weight gradient
-# (26·26·32·9 each), fc1 forward, input and weight gradients (5408·256 each), fc2 likewise (256·10 each).
-FLOP_PER_SAMPLE = 2 * (2 * 26 * 26 * 32 * 9 + 3 * 5408 * 256 + 3 * 256 * 10)  # 9.10 MFLOP
+__all__ = ["article_layout_cnn", "gemm_gflops", "ours", "plain"]
 
 
-def ours(data_dir: str | None, batch_size: int, steps: int) -> float:
-    """The study's own training step: ``study.training.train.train`` on device-resident data with our Adam.
-
-    Two epochs of ``steps`` steps each; the second epoch's training throughput (validation excluded).
-    """
-    keep_freed_memory()  # as a study worker does (study.training.allocator); this arm runs in a process of its own
-    data = ImageDataModule("mnist", data_dir=data_dir, train_size=batch_size * steps, seed=0)
-    data.prepare_data()
-    data.setup("fit")
-    spec = TrialSpec("adam", default_hyperparameters("adam", "torch"), batch_size, seed=0, max_epochs=2)
-    result = train(spec, data)
-    return result.history[-1].metrics[SAMPLES_PER_SECOND]
+def ours(data_dir: str | None, batch_size: int, train_size: int, epochs: int, precision: str) -> dict[str, Any]:
+    """The training samples/s a study trial logs, over epochs 2..``epochs`` (stores in a temporary folder)."""
+    if epochs < 2:
+        raise ValueError(f"epochs: got {epochs}; accepted: 2 or more (the first one warms up)")
+    with tempfile.TemporaryDirectory(prefix="bench-ours-", ignore_cleanup_errors=True) as folder:
+        args = seed_trial_args(folder, batch_size, precision, 1e-3)
+        session, worker = study_worker(args + fresh_study_args(folder, train_size, epochs, data_dir))
+        assert worker.run().trials == 1
+        (trial,) = session.trials()
+        if trial.state.name != COMPLETE:
+            raise RuntimeError(f"the benchmark's trial ended {trial.state.name}")
+        client, run_id = session.tracker.client, trial.user_attrs[RUN_ID_ATTR]
+        rates = {m.step: m.value for m in client.get_metric_history(run_id, SAMPLES_PER_SECOND)}
+        seconds = {m.step: m.value for m in client.get_metric_history(run_id, EPOCH_SECONDS)}
+    timed = sorted(epoch for epoch in rates if epoch >= 2)
+    samples = sum(rates[epoch] * seconds[epoch] for epoch in timed)
+    steps = len(timed) * math.ceil(train_size / batch_size)
+    value = samples / sum(seconds[epoch] for epoch in timed)
+    return {"value": value, "extra": {"timed_steps": steps, "epochs": [rates[epoch] for epoch in timed]}}
 
 
 def article_layout_cnn() -> nn.Module:
@@ -59,7 +69,8 @@ def article_layout_cnn() -> nn.Module:
 
 
 def plain(data_dir: str | None, batch_size: int, steps: int, warmup: int = 10) -> float:
-    """A plain PyTorch loop as most tutorials write it: DataLoader(ToTensor()), torch.optim.Adam, no Lightning."""
+    """A plain PyTorch loop as most tutorials write it: DataLoader(ToTensor()), torch.optim.Adam, no Lightning;
+    ``steps`` steps timed after ``warmup`` (as many epochs as that takes)."""
     root = Path(resolve_data_dir(data_dir))
     dataset = torchvision_dataset(get_dataset_spec("mnist"), root, train=True, transform=ToTensor())
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True)
@@ -67,8 +78,9 @@ def plain(data_dir: str | None, batch_size: int, steps: int, warmup: int = 10) -
     net = article_layout_cnn()
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     net.train()
+    batches = itertools.chain.from_iterable(itertools.repeat(loader))  # a new shuffled epoch when one ends
     started = 0.0
-    for index, (x, y) in enumerate(loader):
+    for index, (x, y) in enumerate(batches):
         if index == warmup:
             started = time.perf_counter()
         if index == warmup + steps:
@@ -79,9 +91,10 @@ def plain(data_dir: str | None, batch_size: int, steps: int, warmup: int = 10) -
     return steps * batch_size / (time.perf_counter() - started)
 
 
-def gemm_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """float32 matrix multiply rate of this process's threads: 2n³ flop per product."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
+def gemm_gflops(dtype: str = "float32", n: int = 2048, repeats: int = 10) -> float:
+    """Matrix-multiply rate of this process's threads in ``dtype`` (float32 or bfloat16): 2n³ flop per product."""
+    kind = {"float32": torch.float32, "bfloat16": torch.bfloat16}[dtype]
+    a, b = torch.randn(n, n, dtype=kind), torch.randn(n, n, dtype=kind)
     torch.mm(a, b)
     started = time.perf_counter()
     for _ in range(repeats):

@@ -26,49 +26,35 @@ from torchvision.transforms import ToTensor
 
 from models.data import split_indices
 from models.datasets import get_dataset_spec, resolve_data_dir, torchvision_dataset
-from study.bench.overhead import _Quiet
+from study.bench.overhead import study_worker
 from study.bench.runner import fresh_study_args
 from study.bench.steps import article_layout_cnn
-from study.config.cli import parse_config
 from study.records.stores import open_storage
 from study.schema import BATCH_SIZE, LR, OBJECTIVE_NAME, OPTIMIZER, lr_param
-from study.workers.interrupts import Interrupts
-from study.workers.session import join, load_data
-from study.workers.worker import Worker
 
-__all__ = ["CONFIGS", "peer_set", "study_set"]
+__all__ = ["peer_set", "study_set"]
 
-# (optimizer, lr, batch size): one of each family, at sensible learning rates
-CONFIGS: tuple[tuple[str, float, int], ...] = (
-    ("adam", 1e-3, 64),
-    ("sgd", 0.05, 64),
-    ("rmsprop", 1e-3, 128),
-    ("momentum", 0.02, 128),
-)
 _TORCH = {"adam": ("Adam", {}), "sgd": ("SGD", {}), "rmsprop": ("RMSprop", {}), "momentum": ("SGD", {"momentum": 0.9})}
 
 
 def study_set(
     data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int
 ) -> dict[str, Any]:
-    """The configurations enqueued in a fresh study and run by one of its workers."""
-    folder = tempfile.mkdtemp(prefix="bench-study-")
-    names = sorted({c[0] for c in configs})
-    args = ["--study-name", "bench", "--n-trials", str(len(configs)), "--optimizers", ",".join(names)]
-    args += ["--batch-sizes", ",".join(str(s) for s in sorted({c[2] for c in configs}))]
-    args += fresh_study_args(folder, train_size, epochs, data_dir)
-    config = parse_config(args)
-    data = load_data(config, "cpu")
-    study = optuna.create_study(study_name="bench", storage=open_storage(f"{folder}/journal.log"))
-    for name, lr, batch_size in configs:  # queued before joining: the budget is then already met
-        study.enqueue_trial({OPTIMIZER: name, lr_param(name): lr, BATCH_SIZE: batch_size})
-    session = join(config, log=lambda line: None)
-    worker = Worker(session.parts, session.studies, session.tracker, data, "cpu", _Quiet(), Interrupts(), 10.0)
-    started = time.perf_counter()
-    worker.run()
-    minutes = (time.perf_counter() - started) / 60
-    trials = sorted(session.studies["bench"].get_trials(deepcopy=False), key=lambda t: t.number)
-    return {"trials_per_minute": len(configs) / minutes, "accuracies": [t.value for t in trials]}
+    """The configurations enqueued in a fresh study and run by one of its workers: trials per minute, and every
+    trial's best validation accuracy."""
+    with tempfile.TemporaryDirectory(prefix="bench-study-", ignore_cleanup_errors=True) as folder:
+        names = sorted({c[0] for c in configs})
+        args = ["--study-name", "bench", "--n-trials", str(len(configs)), "--optimizers", ",".join(names)]
+        args += ["--batch-sizes", ",".join(str(s) for s in sorted({c[2] for c in configs}))]
+        study = optuna.create_study(study_name="bench", storage=open_storage(f"{folder}/journal.log"))
+        for name, lr, batch_size in configs:  # queued before joining: the budget is then already met
+            study.enqueue_trial({OPTIMIZER: name, lr_param(name): lr, BATCH_SIZE: batch_size})
+        session, worker = study_worker(args + fresh_study_args(folder, train_size, epochs, data_dir))
+        started = time.perf_counter()
+        worker.run()
+        minutes = (time.perf_counter() - started) / 60
+        trials = sorted(session.studies["bench"].get_trials(deepcopy=False), key=lambda t: t.number)
+    return {"value": len(configs) / minutes, "extra": [t.value for t in trials]}
 
 
 class _PeerNet(L.LightningModule):
@@ -133,8 +119,15 @@ class _PruneCallback(L.Callback):
 def peer_set(
     data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int
 ) -> dict[str, Any]:
-    """The configurations enqueued in a study run the way Optuna's Lightning example runs one."""
-    folder = tempfile.mkdtemp(prefix="bench-peer-")
+    """The configurations enqueued in a study run the way Optuna's Lightning example runs one: trials per minute,
+    and every trial's best validation accuracy."""
+    with tempfile.TemporaryDirectory(prefix="bench-peer-", ignore_cleanup_errors=True) as folder:
+        return _peer_set(folder, data_dir, configs, train_size, epochs)
+
+
+def _peer_set(
+    folder: str, data_dir: str | None, configs: Sequence[tuple[str, float, int]], train_size: int, epochs: int
+) -> dict[str, Any]:
     study = optuna.create_study(direction="maximize", storage=f"sqlite:///{folder}/optuna.db")
     for name, lr, batch_size in configs:
         study.enqueue_trial({OPTIMIZER: name, LR: lr, BATCH_SIZE: batch_size})
@@ -160,4 +153,4 @@ def peer_set(
     started = time.perf_counter()
     study.optimize(objective, n_trials=len(configs))
     minutes = (time.perf_counter() - started) / 60
-    return {"trials_per_minute": len(configs) / minutes, "accuracies": [t.value for t in study.trials]}
+    return {"value": len(configs) / minutes, "extra": [t.value for t in study.trials]}

@@ -37,6 +37,7 @@ __all__ = [
     "EVENTS_ENV",
     "OneLineParser",
     "build_parser",
+    "command_line_of",
     "parse_reader_args",
     "parse_command_line",
     "parse_config",
@@ -170,6 +171,33 @@ class Command(NamedTuple):
             if err.option == flag_of(name):
                 return ConfigError(variable, str(err).partition(": ")[2])
         return err
+
+
+def command_line_of(config: StudyConfig) -> list[str]:
+    """The options that give ``config`` from the built-in defaults (``parse_config`` reads them back to an equal
+    configuration): how ``study.compare`` hands its options to the workers of ``workers=N``."""
+    out: list[str] = []
+    defaults = StudyConfig(**PROTOCOL_PRESETS.get(config.protocol, {}))  # what --protocol alone gives
+    for name in FIELDS:
+        value, default = getattr(config, name), getattr(defaults, name)
+        flag = flag_of(name)
+        if value == default:
+            continue
+        if isinstance(value, bool):
+            out.append(flag)  # store_true, or --no-report's store_false: either way the flag flips the default
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                text = f"{item[0]}:{item[1]}" if isinstance(item, tuple) else _as_text(item)
+                out += [flag, f"{key}={text}"]
+        elif isinstance(value, tuple):
+            out += [flag, ",".join(map(str, value))]
+        else:
+            out += [flag, "none" if value is None else str(value)]
+    return out
+
+
+def _as_text(value: object) -> str:
+    return json.dumps(value) if isinstance(value, bool | int | float) or value is None else str(value)
 
 
 def parse_config(argv: Sequence[str] | None, parser: OneLineParser | None = None) -> StudyConfig:

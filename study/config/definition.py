@@ -47,16 +47,23 @@ def flatten_params(values: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return out
 
 
-def definition(config: StudyConfig) -> dict[str, str]:
-    """The options that define the study's trials, flattened as MLflow params (``lr_ranges.adam``, ...)."""
+CODE = "code"  # the definition's entries for the task's own files: code.model, code.data (their SHA-256)
+
+
+def definition(config: StudyConfig, code: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The options that define the study's trials, flattened as MLflow params (``lr_ranges.adam``, ...), and a
+    digest of the files of a task of the user's (``code``: ``{"model": ..., "data": ...}``)."""
     values = config.to_dict()
-    return flatten_params({name: values[name] for name in DEFINING})
+    out = flatten_params({name: values[name] for name in DEFINING})
+    out.update(flatten_params({CODE: dict(code or {})}))
+    return out
 
 
 def differences(recorded: Mapping[str, str], given: Mapping[str, str]) -> list[tuple[str, str | None, str | None]]:
     """``(field, recorded value, given value)`` for each defining option that differs (None: not set)."""
     out = []
-    for key in sorted(set(recorded) | set(given), key=lambda k: (DEFINING.index(k.split(".")[0]), k)):
+    order = (*DEFINING, CODE)
+    for key in sorted(set(recorded) | set(given), key=lambda k: (order.index(k.split(".")[0]), k)):
         if recorded.get(key) != given.get(key):
             out.append((key, recorded.get(key), given.get(key)))
     return out
@@ -69,22 +76,26 @@ def _shown(value: str | None) -> str:
 
 
 def refuse_other_definition(
-    study_name: str, recorded: Mapping[str, str], config: StudyConfig, *, only_recorded: bool = False
+    study_name: str,
+    recorded: Mapping[str, str],
+    config: StudyConfig,
+    code: Mapping[str, str] | None = None,
+    *,
+    only_recorded: bool = False,
 ) -> None:
     """Raises ConfigError, one line naming every differing option with the recorded and the given value, when
     ``config`` does not define the same trials as study ``study_name`` was created with. ``only_recorded``: the
     record predates some options (a study from an earlier version): compare those it holds."""
-    recorded = {k: v for k, v in recorded.items() if k.split(".")[0] in DEFINING}
-    given = definition(config)
+    recorded = {k: v for k, v in recorded.items() if k.split(".")[0] in (*DEFINING, CODE)}
+    given = definition(config, code)
     if only_recorded:
         given = {k: v for k, v in given.items() if k in recorded}
     diff = differences(recorded, given)
     if not diff:
         return
-    flags = list(dict.fromkeys(flag_of(key.split(".")[0]) for key, _, _ in diff))
+    flags = list(dict.fromkeys(_flag(key) for key, _, _ in diff))
     items = "; ".join(
-        f"{flag_of(key.split('.')[0])}{_entry(key)} got {_shown(given)}, recorded {_shown(old)}"
-        for key, old, given in diff
+        f"{_flag(key)}{_entry(key)} got {_shown(given)}, recorded {_shown(old)}" for key, old, given in diff
     )
     rerunnable = ", ".join(flag_of(name) for name in RERUNNABLE)
     raise ConfigError(
@@ -94,7 +105,16 @@ def refuse_other_definition(
     )
 
 
+def _flag(key: str) -> str:
+    """The option a definition entry comes from: ``--lr-range`` for ``lr_ranges.adam``, ``--model`` for
+    ``code.model`` (its file)."""
+    head, _, rest = key.partition(".")
+    return flag_of(rest if head == CODE else head)
+
+
 def _entry(key: str) -> str:
-    """``adam`` of ``lr_ranges.adam``: which entry of a mapping option differs."""
-    _, dot, rest = key.partition(".")
+    """``[adam]`` of ``lr_ranges.adam``: which entry of a mapping option differs; `` (its file)`` for code."""
+    head, dot, rest = key.partition(".")
+    if head == CODE:
+        return " (its file's SHA-256)"
     return f"[{rest}]" if dot else ""

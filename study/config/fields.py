@@ -17,7 +17,22 @@ from typing import Any
 
 from study.config import parsers
 from study.config.errors import ConfigError
-from study.schema import CONVENTIONS, GRACE_BEATS, PROTOCOLS, SEARCH, SEARCHABLE, SEED_PROTOCOL
+from study.schema import (
+    CONSTANT_SCHEDULE,
+    CONVENTIONS,
+    DEFAULT_OPTIMIZERS,
+    GRACE_BEATS,
+    PROTOCOLS,
+    SCHEDULES,
+    SEARCH,
+    SEARCHABLE,
+    SEED_PROTOCOL,
+    STACKABLE,
+    VAL_ACC,
+    VAL_LOSS,
+    Objective,
+    param_optimizer,
+)
 from study.secrets import mask_url
 
 __all__ = [
@@ -51,7 +66,11 @@ PRECISIONS = ("32-true", "64-true", "16-mixed", "bf16-mixed", "16-true", "bf16-t
 NORMALIZATIONS = ("unit", "standard")
 MAX_SEED = 2**32 - 1  # numpy's and Lightning's seeds are 32-bit
 DEFAULT_STORAGE = "mlruns/optuna-journal.log"  # a journal file: safe for several local processes
+AUTO_DIRECTION = "auto"
+DIRECTIONS = (AUTO_DIRECTION, "maximize", "minimize")
 MAX_HEARTBEAT_SECONDS = 600.0  # a dead worker's trial is retried within GRACE_BEATS x this: 50 minutes at most
+# Optimizers whose method replaces a learning-rate schedule: Schedule-Free AdamW (Defazio et al. 2024).
+UNSCHEDULED = ("schedulefree_adamw",)
 
 
 def _fuse(value: Any) -> str:
@@ -132,7 +151,75 @@ class StudyConfig:
     max_epochs: int = field(default=3, metadata=_count("training epochs per trial", defines=True))
     dataset: str = field(
         default="mnist",
-        metadata=_choices("the dataset trained and validated on", DATASETS, defines=True),
+        metadata=_choices(
+            "the dataset trained and validated on (unless --data gives your own)", DATASETS, defines=True
+        ),
+    )
+    model: str | None = field(
+        default=None,
+        metadata=_option(
+            "your network: MODULE:CALLABLE, a module to import or a path to a .py file and a callable in it, returning "
+            "an nn.Module (trained as a classifier) or a LightningModule (its own loss and metrics), called with "
+            "input_shape and num_classes when it takes them (default: the article's CNN)",
+            parsers.reference,
+            "MODULE:CALLABLE, e.g. examples/resnet.py:build or mypackage.nets:build",
+            metavar="MODULE:CALLABLE",
+            defines=True,
+        ),
+    )
+    model_args: Mapping[str, Any] = field(
+        default_factory=dict,
+        metadata=_option(
+            "a keyword argument of --model's callable, KEY=VALUE (repeatable; a TOML [model_args] table)",
+            parsers.keyword_args,
+            "KEY=VALUE once per KEY, KEY a Python name",
+            metavar="KEY=VALUE",
+            flag="--model-arg",
+            repeatable=True,
+            defines=True,
+        ),
+    )
+    data: str | None = field(
+        default=None,
+        metadata=_option(
+            "your data: MODULE:CALLABLE returning a LightningDataModule or datasets (train, validation[, test]), "
+            "called with batch_size, seed and data_dir when it takes them (default: --dataset)",
+            parsers.reference,
+            "MODULE:CALLABLE, e.g. examples/fashion.py:data",
+            metavar="MODULE:CALLABLE",
+            defines=True,
+        ),
+    )
+    data_args: Mapping[str, Any] = field(
+        default_factory=dict,
+        metadata=_option(
+            "a keyword argument of --data's callable, KEY=VALUE (repeatable; a TOML [data_args] table)",
+            parsers.keyword_args,
+            "KEY=VALUE once per KEY, KEY a Python name",
+            metavar="KEY=VALUE",
+            flag="--data-arg",
+            repeatable=True,
+            defines=True,
+        ),
+    )
+    metric: str = field(
+        default=VAL_ACC,
+        metadata=_option(
+            "what a trial is scored by: a metric the model logs at the end of each validation, its best epoch "
+            f"counting (default {VAL_ACC}; {VAL_LOSS} and other losses are minimized)",
+            parsers.metric_name,
+            "a logged metric's name, such as val/acc or val/loss",
+            metavar="NAME",
+            defines=True,
+        ),
+    )
+    direction: str = field(
+        default=AUTO_DIRECTION,
+        metadata=_choices(
+            "maximize or minimize --metric; auto: minimize a name ending in loss, maximize any other",
+            DIRECTIONS,
+            defines=True,
+        ),
     )
     data_dir: str | None = field(
         default=None,
@@ -168,9 +255,10 @@ class StudyConfig:
         ),
     )
     optimizers: tuple[str, ...] = field(
-        default=SEARCHABLE,
+        default=DEFAULT_OPTIMIZERS,
         metadata=_option(
-            f"comma-separated optimizers to compare (default all: {','.join(SEARCHABLE)})",
+            f"comma-separated optimizers to compare, among {', '.join(SEARCHABLE)} (default: the "
+            f"{len(DEFAULT_OPTIMIZERS)} of the article's era, {DEFAULT_OPTIMIZERS[0]} to {DEFAULT_OPTIMIZERS[-1]})",
             parsers.names(SEARCHABLE),
             f"distinct names among {', '.join(SEARCHABLE)}",
             metavar="NAMES",
@@ -223,6 +311,32 @@ class StudyConfig:
     search_extras: bool = field(
         default=False,
         metadata=_switch("also search momentum (SGD family) and beta1/beta2 (Adam family)", defines=True),
+    )
+    schedule: str = field(
+        default=CONSTANT_SCHEDULE,
+        metadata=_choices(
+            "the learning-rate schedule over each trial's steps: constant (the article's), cosine, linear or wsd "
+            "(warm-up, stable, then a linear decay over the last fifth)",
+            SCHEDULES,
+            defines=True,
+        ),
+    )
+    warmup: float = field(
+        default=0.0,
+        metadata=_option(
+            "the fraction of each trial's steps over which the learning rate warms up linearly from 0",
+            parsers.fraction,
+            "a number from 0 up to (not including) 1",
+            metavar="FRACTION",
+            defines=True,
+        ),
+    )
+    search_schedule: bool = field(
+        default=False,
+        metadata=_switch(
+            "also search the schedule (cosine, linear, wsd or constant) and its warm-up (0 to 0.3 of the steps)",
+            defines=True,
+        ),
     )
     sampler: str = field(
         default="tpe",
@@ -355,13 +469,53 @@ class StudyConfig:
                 f"got a range for {', '.join(unused)}, which --optimizers does not include; "
                 f"accepted: ranges for {', '.join(self.optimizers)}",
             )
-        pinned = sorted(name for name in self.fixed if name.rpartition("_")[2] not in self.optimizers)
+        pinned = sorted(name for name in self.fixed if param_optimizer(name) not in self.optimizers)
         if pinned:
             raise ConfigError(
                 "--fixed", f"got {', '.join(pinned)}; accepted: parameters of {', '.join(self.optimizers)}"
             )
         if self.fixed and self.protocol != SEED_PROTOCOL:
             raise ConfigError("--fixed", f"got values with --protocol {self.protocol}; accepted with --protocol seed")
+        for args, owner in ((self.model_args, "model"), (self.data_args, "data")):
+            if args and getattr(self, owner) is None:
+                raise ConfigError(
+                    flag_of(f"{owner}_args"), f"got {dict(args)} without --{owner}; accepted: with --{owner}"
+                )
+        scheduled = self.schedule != CONSTANT_SCHEDULE or self.warmup > 0 or self.search_schedule
+        unscheduled = [name for name in self.optimizers if name in UNSCHEDULED]
+        if scheduled and unscheduled:
+            option = "--search-schedule" if self.search_schedule else "--schedule" if self.warmup == 0 else "--warmup"
+            raise ConfigError(
+                option,
+                f"got a schedule ({self.schedule}, warm-up {self.warmup:g}) with {', '.join(unscheduled)}, whose "
+                "averaging replaces a schedule (Defazio et al. 2024); "
+                "accepted: --schedule constant and --warmup 0 with it, or compare it in a study of its own",
+            )
+        unstacked = [name for name in self.optimizers if name not in STACKABLE]
+        if self.fuse not in (FUSE_AUTO, "1") and unstacked:
+            raise ConfigError(
+                "--fuse",
+                f"got {self.fuse} with {', '.join(unstacked)}, which has no stacked form (its state is per matrix or "
+                "global, or not written for a stack); accepted: auto or 1, or --optimizers among "
+                + ", ".join(STACKABLE),
+            )
+        if self.model is not None and self.fuse not in (FUSE_AUTO, "1"):
+            raise ConfigError(
+                "--fuse",
+                f"got {self.fuse} with --model; accepted: auto or 1 (a stack is built from the article's CNN only)",
+            )
+
+    @property
+    def maximize(self) -> bool:
+        """Whether a larger ``metric`` is better."""
+        if self.direction == AUTO_DIRECTION:
+            return not self.metric.endswith("loss")
+        return self.direction == "maximize"
+
+    @property
+    def objective(self) -> Objective:
+        """What a trial is scored by: ``metric`` at its best epoch, maximized or minimized."""
+        return Objective(self.metric, self.maximize)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as plain data, store URLs with their secrets masked: this is what is shown and recorded."""
@@ -373,6 +527,8 @@ class StudyConfig:
         out["batch_sizes"] = list(self.batch_sizes)
         out["lr_ranges"] = {k: list(v) for k, v in self.lr_ranges.items()}
         out["fixed"] = dict(self.fixed)
+        out["model_args"] = dict(self.model_args)
+        out["data_args"] = dict(self.data_args)
         return out
 
     @property

@@ -8,26 +8,31 @@ imports torch, Optuna or MLflow: the command line answers at once.
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from study.schema import FIXED_PARAM_PREFIXES, SEARCHABLE
+from study.schema import SEARCHABLE, param_optimizer
 
 __all__ = [
     "STUDY_NAME",
     "Hint",
     "choice",
     "flag",
+    "fraction",
     "items",
+    "keyword_args",
     "lr_ranges",
+    "metric_name",
     "names",
     "optional_text",
     "optional_whole",
     "pinned_values",
     "positive_seconds",
     "positive_seconds_up_to",
+    "reference",
     "seconds_or_none",
     "size_or_all",
     "study_name",
@@ -107,6 +112,16 @@ def positive_seconds_up_to(maximum: float) -> Callable[[Any], float]:
     return parse
 
 
+def fraction(value: Any) -> float:
+    """A number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError
+    number = float(value)
+    if not 0.0 <= number < 1.0:
+        raise ValueError
+    return number
+
+
 def optional_whole(value: Any) -> int | None:
     return None if value is None else whole(1)(value)
 
@@ -179,7 +194,9 @@ def lr_ranges(value: Any) -> dict[str, tuple[float, float]]:
     """``{"adam": [1e-5, 1e-2]}`` (TOML) or ``["adam=1e-5:1e-2", ...]`` (command line)."""
     out: dict[str, tuple[float, float]] = {}
     for name, rng in _named(value, lambda text: text.split(":")):
-        if name not in SEARCHABLE or name in out or not isinstance(rng, list | tuple) or len(rng) != 2:
+        if name not in SEARCHABLE:
+            raise unknown_name(name, SEARCHABLE)
+        if name in out or not isinstance(rng, list | tuple) or len(rng) != 2:
             raise ValueError
         if any(isinstance(v, bool) or not isinstance(v, int | float | str) for v in rng):
             raise ValueError
@@ -197,13 +214,50 @@ def pinned_values(value: Any) -> dict[str, float]:
         if isinstance(given, bool) or not isinstance(given, int | float | str):
             raise ValueError
         number = float(given)
-        optimizer = name.rpartition("_")[2]
-        if optimizer not in SEARCHABLE or not name.startswith(FIXED_PARAM_PREFIXES):
+        if param_optimizer(name) is None:
             raise ValueError
         if not math.isfinite(number) or number <= 0 or name in out:
             raise ValueError
         out[name] = number
     return out
+
+
+def reference(value: Any) -> str | None:
+    """``MODULE:CALLABLE``: a module name or a path to a ``.py`` file, then a (dotted) attribute of it; or None."""
+    if value is None:
+        return None
+    text_value = text(value)
+    module, colon, attribute = text_value.rpartition(":")
+    if not colon or not module.strip() or not all(part.isidentifier() for part in attribute.split(".")):
+        raise ValueError
+    return text_value
+
+
+def keyword_args(value: Any) -> dict[str, Any]:
+    """``{"depth": 2}`` (a TOML table) or ``["depth=2", "name=wide"]`` (command line: each value read as JSON when
+    it is a number, true/false or null, else kept as text)."""
+    out: dict[str, Any] = {}
+    for name, given in _named(value, _json_or_text):
+        if not name.isidentifier() or name in out:
+            raise ValueError
+        out[name] = given
+    return out
+
+
+def _json_or_text(raw: str) -> Any:
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return raw
+    return parsed if isinstance(parsed, int | float | bool) or parsed is None else raw
+
+
+def metric_name(value: Any) -> str:
+    """A metric's name as a model logs it, e.g. ``val/acc``: no spaces."""
+    name = text(value)
+    if any(c.isspace() for c in name):
+        raise ValueError
+    return name
 
 
 def flag(value: Any) -> bool:

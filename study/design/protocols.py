@@ -50,6 +50,7 @@ from study.schema import (
     TUNED,
     best_trial,
     lr_param,
+    param_optimizer,
     sub_study,
 )
 
@@ -127,7 +128,7 @@ def plan(config: StudyConfig, studies: Mapping[str, optuna.Study]) -> int:
         cells = {}
         for name in c.optimizers:
             lr = float(default_hyperparameters(name, c.defaults)[LR])
-            pinned = {k: v for k, v in c.fixed.items() if k.endswith(f"_{name}")}  # e.g. a best.toml's lr_adam
+            pinned = {k: v for k, v in c.fixed.items() if param_optimizer(k) == name}  # e.g. a best.toml's lr_adam
             for seed in range(c.seed, c.seed + c.seeds):
                 params = {OPTIMIZER: name, lr_param(name): lr, BATCH_SIZE: c.batch_sizes[0], **pinned}
                 cells[(name, seed)] = params
@@ -159,5 +160,7 @@ def retraining(part: Part, trial: FrozenTrial, studies: Mapping[str, optuna.Stud
     optimizer = str(fixed.get(OPTIMIZER))
     if not part.fixed or lr_param(optimizer) in fixed or part.config.protocol != TUNED:
         return fixed
-    best = best_trial(studies[sub_study(part.config.study_name, optimizer)].get_trials(deepcopy=False))
+    best = best_trial(
+        studies[sub_study(part.config.study_name, optimizer)].get_trials(deepcopy=False), part.config.objective
+    )
     return dict(best.params) if best else None

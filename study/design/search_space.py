@@ -23,14 +23,19 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from study.schema import (
+    ADAMW_LR_PREFIX,
     BATCH_SIZE,
     BETA1_PREFIX,
+    CONSTANT_SCHEDULE,
     CONVENTIONS,
     KERAS_CONVENTION,
     LR,
     MOMENTUM_PREFIX,
     ONE_MINUS_BETA2_PREFIX,
     OPTIMIZER,
+    SCHEDULE,
+    SCHEDULES,
+    WARMUP,
     lr_param,
 )
 
@@ -39,7 +44,18 @@ if TYPE_CHECKING:
 
     from study.config import StudyConfig
 
-__all__ = ["KERAS_DEFAULTS", "LR_RANGES", "Choice", "SearchSpace", "default_hyperparameters"]
+__all__ = [
+    "KERAS_DEFAULTS",
+    "LR_RANGES",
+    "MUON_ADAMW_LR_RANGE",
+    "MAX_SEARCHED_WARMUP",
+    "Choice",
+    "SearchSpace",
+    "default_hyperparameters",
+]
+
+MAX_SEARCHED_WARMUP = 0.3  # --search-schedule draws the warm-up from [0, this] of the steps
+MUON, MUON_ADAMW_LR = "muon", "adamw_lr"  # the hybrid's registry name, and its AdamW side's constructor keyword
 
 # (low, high) of each optimizer's log-uniform learning-rate search, around its natural scale.
 LR_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType(
@@ -53,8 +69,24 @@ LR_RANGES: Mapping[str, tuple[float, float]] = MappingProxyType(
         "adam": (1e-5, 1e-2),
         "adamw": (1e-5, 1e-2),
         "nadam": (1e-5, 1e-2),
+        # Adam's (the RAdam paper tunes it as Adam, torch's default 1e-3)
+        "radam": (1e-5, 1e-2),
+        # around the paper's suggested 2e-3 (Kingma & Ba 2015, sec. 7.1; torch's default)
+        "adamax": (1e-4, 3e-2),
+        # its lr caps a *relative* step min(lr, 1/sqrt(t)) (torch's default 1e-2; the paper's schedule is 1/sqrt(t))
+        "adafactor": (1e-4, 1e-1),
+        # 3-10x below AdamW's (Chen et al. 2023, sec. 5; lion-pytorch's default 1e-4)
+        "lion": (1e-6, 3e-3),
+        # Muon's side; around the reference recipes' 0.02-0.05 (torch's docs, Keller Jordan's modded-nanogpt)
+        "muon": (1e-3, 0.3),
+        # above AdamW's: the averaging damps it (Defazio et al. 2024 use 1-10x AdamW's; the package's 2.5e-3)
+        "schedulefree_adamw": (1e-4, 5e-2),
+        # a multiplier of the estimated step size, 1.0 by design (Mishchenko & Defazio 2024)
+        "prodigy": (0.1, 10.0),
     }
 )
+# Muon's AdamW side (biases and the output layer): AdamW's own range (the reference recipes use 3e-4 beside Muon's)
+MUON_ADAMW_LR_RANGE = (1e-5, 1e-2)
 
 # tf.keras 2.x defaults, where they differ from PyTorch's. SGD's keras lr is 0.01 (torch 1e-3); the momentum
 # variants have no library default in either (both default to momentum 0) and keep the registry's preset;
@@ -70,6 +102,15 @@ KERAS_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "adam": {"eps": 1e-7},
         "adamw": {"eps": 1e-7, "weight_decay": 4e-3},
         "nadam": {LR: 1e-3, "eps": 1e-7},
+        # Keras has Adamax, Adafactor and Lion (as 3.x spells them); RAdam, Muon, Schedule-Free AdamW (2.x) and
+        # Prodigy it has not: those keep their references' defaults under either convention.
+        "radam": {},
+        "adamax": {LR: 1e-3, "eps": 1e-7},
+        "adafactor": {LR: 1e-3},
+        "lion": {LR: 1e-3, "betas": (0.9, 0.99)},
+        "muon": {},
+        "schedulefree_adamw": {},
+        "prodigy": {},
     }
 )
 
@@ -94,6 +135,8 @@ class Choice:
     optimizer: str
     batch_size: int
     hyperparameters: Mapping[str, Any]  # every constructor keyword of the optimizer, lr included
+    schedule: str = CONSTANT_SCHEDULE  # the learning-rate schedule (study.training.schedules)
+    warmup: float = 0.0  # its warm-up, a fraction of the steps
 
     @property
     def lr(self) -> float:
@@ -109,13 +152,24 @@ class SearchSpace:
     batch_sizes: tuple[int, ...]
     defaults: str  # the convention of the values not searched
     search_extras: bool  # also search momentum (SGD family) and beta1/beta2 (Adam family)
+    schedule: str = CONSTANT_SCHEDULE  # every trial's, unless searched
+    warmup: float = 0.0
+    search_schedule: bool = False  # search the schedule and its warm-up too
 
     @classmethod
     def of(cls, config: StudyConfig) -> SearchSpace:
         """The space a study's options describe: each optimizer's own lr range unless ``--lr-range`` replaces it."""
         ranges = {name: config.lr_ranges.get(name, LR_RANGES[name]) for name in config.optimizers}
+        c = config
         return cls(
-            config.optimizers, MappingProxyType(ranges), config.batch_sizes, config.defaults, config.search_extras
+            c.optimizers,
+            MappingProxyType(ranges),
+            c.batch_sizes,
+            c.defaults,
+            c.search_extras,
+            c.schedule,
+            c.warmup,
+            c.search_schedule,
         )
 
     def choose(self, trial: optuna.Trial | optuna.trial.FixedTrial, queued: Mapping[str, Any]) -> Choice:
@@ -130,7 +184,15 @@ class SearchSpace:
         hyperparameters[LR] = lr
         if self.search_extras:
             hyperparameters.update(_suggest_extras(trial, name, hyperparameters))
-        return Choice(name, int(batch_size), MappingProxyType(hyperparameters))
+        if name == MUON:  # the AdamW side of the hybrid: its own learning rate, searched (or queued) as the lr is
+            side = queued.get(ADAMW_LR_PREFIX + name)
+            low, high = (side, side) if side is not None else MUON_ADAMW_LR_RANGE
+            hyperparameters[MUON_ADAMW_LR] = trial.suggest_float(ADAMW_LR_PREFIX + name, low, high, log=True)
+        schedule, warmup = self.schedule, self.warmup
+        if self.search_schedule:
+            schedule = str(trial.suggest_categorical(SCHEDULE, list(SCHEDULES)))
+            warmup = trial.suggest_float(WARMUP, 0.0, MAX_SEARCHED_WARMUP)
+        return Choice(name, int(batch_size), MappingProxyType(hyperparameters), schedule, warmup)
 
 
 def _suggest_extras(

@@ -10,6 +10,7 @@ from study.report.importance import Importance, importance
 from study.report.lr_range import at_edge, searched_range
 from study.report.power import SeedsNeeded, seeds_needed
 from study.report.records import StudyData, TrialRecord, by_optimizer
+from study.report.setting import Setting, setting_of
 from study.report.stats import Comparison, Spread, compare_to_best, spread
 from study.report.tables import (
     BatchCell,
@@ -46,6 +47,7 @@ class Significance:
 @dataclass(frozen=True)
 class ReportContent:
     data: StudyData
+    setting: Setting  # how the trials were defined and ran: every setting the report states
     epochs: list[int]  # the epoch columns of the per-optimizer table
     rows: list[OptimizerRow]  # best first
     article: list[SeedRow]  # the seed protocol's comparison with the article; empty otherwise
@@ -107,6 +109,7 @@ def analyse(data: StudyData) -> ReportContent:
     sizes, cells = batch_table(data.search_trials)
     return ReportContent(
         data=data,
+        setting=setting_of(data),
         epochs=epochs,
         rows=rows,
         article=seed_rows(data) if data.protocol == SEED_PROTOCOL else [],

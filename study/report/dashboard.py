@@ -4,6 +4,10 @@ Figures go to a ``FileSystemArtifactStore`` beside the journal or SQLite file (`
 ``optuna-dashboard --artifact-dir`` serves; the note embeds them by the dashboard's own artifact URL. Each
 upload is a new artifact (Optuna has no public way to replace one), so uploads carry the report's time in
 their file name and the newest is the last listed.
+
+The note is replaced whole by each report. The study that carries it can change as the study grows (a tuned
+study's first report, before NAME.final had trials, may have gone to NAME.<optimizer>): a note an earlier report
+left on another of the study's Optuna studies is replaced by a line pointing to the current one.
 """
 
 from __future__ import annotations
@@ -25,12 +29,13 @@ from study.report.figures import CURVES, SEEDS
 from study.report.lr_range import EDGE_WARNING
 from study.report.markdown import DashboardInfo, importance_section, summary_table
 from study.report.power import seeds_sentence
-from study.report.stats import LEGEND, sentence, summary_sentence
+from study.report.stats import LEGEND, NO_TEST, sentence, summary_sentence
 from study.secrets import redact
 
-__all__ = ["ARTIFACT_DIR_NAME", "artifact_dir_for", "main_study", "note", "publish"]
+__all__ = ["ARTIFACT_DIR_NAME", "NOTE_HEADING", "artifact_dir_for", "main_study", "note", "publish"]
 
 ARTIFACT_DIR_NAME = "optuna-artifacts"
+NOTE_HEADING = "## Optimizer comparison"  # how the report's note begins: a note that does was written by a report
 
 
 def artifact_dir_for(storage_url: str) -> Path | None:
@@ -48,7 +53,7 @@ def main_study(names: tuple[str, ...], name: str) -> str:
 
 def note(content: ReportContent, images: Mapping[str, str], report_path: Path) -> str:
     data = content.data
-    lines = [f"## Optimizer comparison ({data.protocol} protocol)", "", summary_table(content), ""]
+    lines = [f"{NOTE_HEADING} ({data.protocol} protocol)", "", summary_table(content), ""]
     lines += [f"- **{f}**: {EDGE_WARNING}." for f in content.flagged]
     sig = content.significance
     if sig:
@@ -56,7 +61,7 @@ def note(content: ReportContent, images: Mapping[str, str], report_path: Path) -
         lines.append(summary_sentence(sig.comparisons))
         if sig.seeds_needed is not None:
             lines += ["", seeds_sentence(sig.seeds_needed)]
-        if sig.comparisons:
+        if any(c.test != NO_TEST for c in sig.comparisons):
             lines += ["", f"_{LEGEND}_"]
     if content.importance is not None:  # what the dashboard's own importance panel cannot show
         lines += ["", importance_section(content.importance)]
@@ -75,6 +80,18 @@ def _upload(study: optuna.Study, storage: BaseStorage, store_dir: Path, png: Pat
             artifact_store=FileSystemArtifactStore(str(store_dir)), file_path=str(stamped), study_or_trial=study
         )
     return f"/artifacts/{storage.get_study_id_from_name(study.study_name)}/{artifact_id}"
+
+
+def _retire_old_notes(storage: BaseStorage, studies: tuple[str, ...], current: str) -> None:
+    """Points an earlier report's note on another study of the report to the study that carries it now."""
+    from optuna_dashboard import get_note, save_note
+
+    for name in studies:
+        if name == current:
+            continue
+        study = optuna.load_study(study_name=name, storage=storage)
+        if get_note(study).startswith(NOTE_HEADING):
+            save_note(study, f"The comparison report's note is on study `{current}`.")
 
 
 def publish(
@@ -96,6 +113,7 @@ def publish(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # optuna-dashboard's experimental-API warnings
             save_note(study, redact(note(content, images, report_path)))
+            _retire_old_notes(storage, data.studies, name)
     except Exception as err:  # noqa: BLE001 - the report stands without the dashboard
         return DashboardInfo(name, data.storage_url, store_dir, error=redact(f"{type(err).__name__}: {err}"))
     return DashboardInfo(name, data.storage_url, store_dir, tuple(images))

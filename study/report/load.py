@@ -12,8 +12,10 @@ from urllib.parse import urlparse
 import optuna
 from mlflow import MlflowClient
 from mlflow.entities import Run
+from mlflow.models.model import MLMODEL_FILE_NAME
 from optuna.distributions import FloatDistribution
 from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial
 
 from study.config import ConfigError
@@ -21,9 +23,12 @@ from study.records.locks import local_file
 from study.records.store_checks import check_storage, check_tracking_uri
 from study.records.stores import open_storage, study_names
 from study.records.tracking import child_runs, client_for, find_parent_run
-from study.report.records import CURVE_KEYS, StudyData, TrialRecord
+from study.report.records import CURVE_KEYS, StudyData, TrialRecord, Winner
+from study.report.setting import Definition
 from study.schema import (
     BATCH_SIZE,
+    CONFIG_PARAM_PREFIX,
+    DEFINITION_ATTR,
     EPOCHS,
     FINAL_FIT_SECONDS,
     FINAL_PREFIX,
@@ -51,12 +56,14 @@ from study.schema import (
     TEST_PREFIX,
     TUNED,
     VAL_ACC,
-    config_param,
+    Objective,
+    best_trial,
     lr_param,
+    sub_study,
 )
 from study.secrets import mask_url
 
-__all__ = ["load_study_data", "local_file", "open_checked_storage"]
+__all__ = ["load_study_data", "local_file", "main_study_name", "open_checked_storage"]
 
 
 def _first_line(err: BaseException) -> str:
@@ -171,14 +178,58 @@ def _record(study: str, trial: FrozenTrial, run: Run | None, client: MlflowClien
     )
 
 
-def _protocol(studies: list[optuna.Study], parent: Run, trials: list[TrialRecord]) -> str:
+def _protocol(studies: list[optuna.Study], definition: Mapping[str, str], trials: list[TrialRecord]) -> str:
+    """The Optuna studies' protocol attribute, else the recorded definition's, else what the trials' roles tell."""
     for study in studies:
         if study.user_attrs.get(PROTOCOL_ATTR) in PROTOCOLS:
             return str(study.user_attrs[PROTOCOL_ATTR])
-    if parent.data.params.get(config_param("protocol")) in PROTOCOLS:
-        return parent.data.params[config_param("protocol")]
+    recorded = Definition.read(definition).protocol
+    if recorded in PROTOCOLS:
+        return str(recorded)
     roles = {t.role for t in trials}
     return TUNED if FINAL_ROLE in roles else SEED_PROTOCOL if SEED_ROLE in roles else SEARCH
+
+
+def _definition(studies: list[optuna.Study], parent: Run) -> dict[str, str]:
+    """The options that define the study's trials: recorded on its Optuna studies when it was created; for a
+    study from before they were, the parent run's ``config.*`` params (the first invocation's, the same keys)."""
+    for study in studies:
+        recorded = study.user_attrs.get(DEFINITION_ATTR)
+        if isinstance(recorded, dict):
+            return {str(k): str(v) for k, v in recorded.items()}
+    params = parent.data.params
+    return {k.removeprefix(CONFIG_PARAM_PREFIX): v for k, v in params.items() if k.startswith(CONFIG_PARAM_PREFIX)}
+
+
+def main_study_name(name: str, protocol: str) -> str:
+    """Where the protocol's answer lies (as ``study.workers.export`` exports it): the search, the seed runs, or the
+    tuned protocol's retrainings NAME.final."""
+    return sub_study(name, FINAL_SUFFIX) if protocol == TUNED else name
+
+
+def _model_path(client: MlflowClient, run_id: str) -> str | None:
+    """The folder of the run's artifacts that holds an MLflow model (its MLmodel file): the exported weights."""
+    try:
+        folders = [a.path for a in client.list_artifacts(run_id) if a.is_dir]
+        for folder in folders:
+            if any(a.path == f"{folder}/{MLMODEL_FILE_NAME}" for a in client.list_artifacts(run_id, folder)):
+                return folder
+    except Exception:  # noqa: BLE001 - an artifact store out of reach: the report says no model was found
+        return None
+    return None
+
+
+def _winner(client: MlflowClient, studies: list[optuna.Study], main: str, trials: list[TrialRecord]) -> Winner:
+    """The best completed trial of the main study, by that study's own direction, and its exported model."""
+    study = next((s for s in studies if s.study_name == main), None)
+    if study is None:
+        return Winner(main, None)
+    objective = Objective(maximize=study.direction == StudyDirection.MAXIMIZE)
+    top = best_trial(study.get_trials(deepcopy=False), objective)
+    record = next((t for t in trials if top is not None and t.study == main and t.number == top.number), None)
+    if record is None or record.mlflow_run_id is None:
+        return Winner(main, record)
+    return Winner(main, record, _model_path(client, record.mlflow_run_id))
 
 
 def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experiment: str) -> StudyData:
@@ -196,9 +247,11 @@ def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experi
         for trial in study.get_trials(deepcopy=False):
             run_id = trial.user_attrs.get(RUN_ID_ATTR)
             trials.append(_record(study.study_name, trial, children.get(run_id) if run_id else None, client))
+    definition = _definition(studies, parent)
+    protocol = _protocol(studies, definition, trials)
     return StudyData(
         name=study_name,
-        protocol=_protocol(studies, parent, trials),
+        protocol=protocol,
         studies=tuple(names),
         trials=tuple(trials),
         storage_url=mask_url(storage_url),  # the report shows them: never with a password
@@ -206,4 +259,6 @@ def load_study_data(study_name: str, storage_url: str, tracking_uri: str, experi
         experiment=experiment,
         parent_run_id=parent.info.run_id,
         parent_params=dict(parent.data.params),
+        definition=definition,
+        winner=_winner(client, studies, main_study_name(study_name, protocol), trials),
     )

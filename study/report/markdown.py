@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,18 +12,18 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
 from study.config.console import bin_dir
 from study.report.analysis import ReportContent
-from study.report.article import ARTICLE_BATCH_SIZE, ARTICLE_EPOCHS, ARTICLE_TRAIN_SAMPLES
+from study.report.article import ARTICLE_BATCH_SIZE, ARTICLE_DATASET, ARTICLE_EPOCHS, ARTICLE_TRAIN_SAMPLES
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
 from study.report.importance import Importance
 from study.report.lr_range import EDGE_WARNING
 from study.report.power import seeds_sentence
 from study.report.records import StudyData
-from study.report.stats import method_note, sentence, summary_sentence
+from study.report.setting import Definition, Setting
+from study.report.statements import dataset_line, how_to_read, plural, protocol_line, seeds_line, training_line
+from study.report.stats import INTERVAL_NOTE, method_note, sentence, summary_sentence
+from study.report.winner import Export, winner_section
 from study.schema import (
-    BATCH_SIZE,
     COMPLETE,
-    DATASET,
-    DEFAULTS,
     DEVICE_NAME_TAG,
     FAIL,
     GIT_DIRTY_TAG,
@@ -34,46 +33,12 @@ from study.schema import (
     OPTIMIZER_PARAM_PREFIX,
     PRUNED,
     RUNNING,
-    SEARCH,
     SEED_PROTOCOL,
-    TRAIN_SAMPLES,
-    TUNED,
-    VALIDATE_ON_TEST,
     WAITING,
-    config_param,
 )
 from study.schema import LR as LR_PARAM
 
-__all__ = ["DashboardInfo", "fmt", "md_table", "render", "summary_table"]
-
-PROTOCOL_LINES = {
-    SEARCH: "search — one adaptive Optuna search over optimizer, learning rate and batch size",
-    SEED_PROTOCOL: "seed — the article's settings (Keras defaults, batch 64, 10 epochs) once per optimizer and seed",
-    TUNED: "tuned — an equal search budget per optimizer, then each one's best configuration retrained "
-    "with several seeds and tested once on the held-out test set",
-}
-
-HOW_TO_READ = {
-    SEARCH: (
-        "The sampler (TPE) spends more trials on optimizers that did well early, so the number of trials per "
-        "optimizer differs and an optimizer with few trials had fewer chances to find a good learning rate. "
-        "Each row of the summary is that optimizer's single best trial, chosen on the same validation set it "
-        "is scored on: an optimistic number with no seed-to-seed spread. For a fair comparison run "
-        "`python -m study.run --protocol tuned` (equal budget per optimizer, several seeds, a held-out test)."
-    ),
-    SEED_PROTOCOL: (
-        "Nothing is tuned here: every optimizer runs at its Keras defaults, as in the article, so this compares "
-        "default settings rather than optimizers at their best (plain SGD and Adadelta suffer most from Keras' "
-        "small default learning rates). Rows are medians over the seeds; a difference smaller than the "
-        "seed-to-seed spread is noise."
-    ),
-    TUNED: (
-        "Each optimizer had the same number of search trials in its own sub-study; the search figures show how "
-        "those went. Its best configuration was then retrained with several seeds and evaluated once on the "
-        "held-out test set: the summary and the significance statement use those seeds, which makes this the "
-        "protocol to decide with."
-    ),
-}
+__all__ = ["DashboardInfo", "configured_optimizers", "fmt", "md_table", "render", "summary_table"]
 
 
 def fmt(value: float | int | None, spec: str = ".4f") -> str:
@@ -107,11 +72,7 @@ def _state_counts(data: StudyData) -> str:
     return md_table(["Optuna study", "complete", "pruned", "failed", "running", "waiting", "all"], rows)
 
 
-def _header(data: StudyData, now: datetime) -> str:
-    params = [t.params for t in data.trials if t.params]
-    first = params[0] if params else {}
-    dataset = first.get(DATASET) or data.parent_params.get(config_param(DATASET))
-    on_test = (first.get(VALIDATE_ON_TEST) or data.parent_params.get(config_param(VALIDATE_ON_TEST))) == "True"
+def _header(data: StudyData, setting: Setting, now: datetime) -> str:
     starts = [t.started for t in data.trials if t.started]
     ends = [t.completed for t in data.trials if t.completed]
     period = f"{min(starts):%Y-%m-%d %H:%M} – {max(ends or starts):%Y-%m-%d %H:%M}" if starts else "no trial started"
@@ -119,9 +80,10 @@ def _header(data: StudyData, now: datetime) -> str:
         f"# Optimizer comparison: {data.name}",
         "",
         f"- **Study**: `{data.name}` (Optuna studies: {', '.join(f'`{s}`' for s in data.studies)})",
-        f"- **Protocol**: {PROTOCOL_LINES.get(data.protocol, data.protocol)}",
-        f"- **Dataset**: {dataset or 'unknown'}, {first.get(TRAIN_SAMPLES, '?')} training images; validated on "
-        + ("the official test set" if on_test else "a held-out split of the training set"),
+        f"- **Protocol**: {protocol_line(setting)}",
+        f"- **Training**: {training_line(setting)}",
+        f"- **Seeds**: {seeds_line(setting)}",
+        f"- **Dataset**: {dataset_line(setting)}",
         f"- **Device**: {_unique([t.tags.get(DEVICE_NAME_TAG) for t in data.trials])}",
         f"- **Git commit**: {_commit(data)}",
         f"- **Trials ran**: {period}; report written {now:%Y-%m-%d %H:%M %Z}".rstrip(),
@@ -150,12 +112,8 @@ def summary_table(content: ReportContent) -> str:
 
 
 def configured_optimizers(data: StudyData) -> list[str]:
-    """The optimizers the study's first invocation asked for (the parent run logs the list as text)."""
-    try:
-        names = ast.literal_eval(data.parent_params.get(config_param("optimizers"), "[]"))
-    except (ValueError, SyntaxError):
-        return []
-    return [str(n) for n in names] if isinstance(names, list | tuple) else []
+    """The optimizers the study was defined with (its recorded definition)."""
+    return list(Definition.read(data.definition).optimizers or ())
 
 
 def _figure(figures: Mapping[str, Path], name: str, alt: str) -> str:
@@ -201,15 +159,7 @@ def _article(content: ReportContent) -> str:
         for e in ARTICLE_EPOCHS:
             row += [fmt(r.ours[e]), fmt(r.article[e]), fmt(r.diff_pp(e), "+.2f")]
         rows.append(row)
-    first = [t.params for t in content.data.trials if t.params]
-    settings = first[0] if first else {}
-    gaps = []
-    if settings.get(DEFAULTS) not in (None, KERAS_CONVENTION):
-        gaps.append(f"defaults {settings[DEFAULTS]} (the article: {KERAS_CONVENTION})")
-    if settings.get(BATCH_SIZE) not in (None, str(ARTICLE_BATCH_SIZE)):
-        gaps.append(f"batch size {settings[BATCH_SIZE]} (the article: {ARTICLE_BATCH_SIZE})")
-    if settings.get(TRAIN_SAMPLES) not in (None, str(ARTICLE_TRAIN_SAMPLES)):
-        gaps.append(f"{settings[TRAIN_SAMPLES]} training images (the article: {ARTICLE_TRAIN_SAMPLES})")
+    gaps = _article_gaps(content.setting)
     note = f"\n\nThis run differs from the article's setting: {'; '.join(gaps)}." if gaps else ""
     momentum = next(
         (
@@ -232,6 +182,25 @@ def _article(content: ReportContent) -> str:
         + "\n\n"
         + md_table(header, rows)
     )
+
+
+def _article_gaps(s: Setting) -> list[str]:
+    """Where this study's recorded setting differs from the article's (an unrecorded one is not claimed either way)."""
+    gaps = []
+    if s.dataset not in (None, ARTICLE_DATASET):
+        gaps.append(f"dataset {s.dataset} (the article: {ARTICLE_DATASET})")
+    if s.defaults not in (None, KERAS_CONVENTION):
+        gaps.append(f"defaults {s.defaults} (the article: {KERAS_CONVENTION})")
+    if s.batch_sizes and s.batch_sizes != (ARTICLE_BATCH_SIZE,):
+        gaps.append(f"batch size {', '.join(map(str, s.batch_sizes))} (the article: {ARTICLE_BATCH_SIZE})")
+    if s.max_epochs is not None and s.max_epochs != ARTICLE_EPOCHS[-1]:
+        gaps.append(f"{plural(s.max_epochs, 'epoch')} (the article: {ARTICLE_EPOCHS[-1]})")
+    if s.train_samples and s.train_samples != (ARTICLE_TRAIN_SAMPLES,):
+        images = "/".join(map(str, s.train_samples))
+        gaps.append(f"{images} training images (the article: {ARTICLE_TRAIN_SAMPLES})")
+    if s.validate_on_test is False:
+        gaps.append("validated on a held-out split of the training set (the article: on the test set)")
+    return gaps
 
 
 def _lr(content: ReportContent, figures: Mapping[str, Path]) -> str:
@@ -328,8 +297,7 @@ def _significance(content: ReportContent, figures: Mapping[str, Path]) -> str:
     ]
     parts = [
         title,
-        f"{sig.metric.capitalize()} over the seeds: mean ± std, n, and the 95% confidence interval of the mean "
-        "(t distribution).",
+        f"{sig.metric.capitalize()} over the seeds: mean ± std, n, and the 95% confidence interval. {INTERVAL_NOTE}",
         md_table(["optimizer", "n", "mean", "std", "95% CI"], rows),
     ]
     if sig.comparisons:
@@ -397,26 +365,18 @@ def importance_section(imp: Importance | None) -> str:
     )
 
 
-def _winner(folder: Path | None) -> str:
-    """The study's best configuration, exported beside the report (``study.workers.export``), if it was."""
-    best = folder / "best.toml" if folder else None
-    if best is None or not best.exists():
-        return ""
-    comments = [line.lstrip("# ") for line in best.read_text().splitlines() if line.startswith("#")]
-    lines = [f"- {line}" for line in comments]
-    return "## The winner\n\n" + "\n".join(lines) + "\n- Files: `best.toml`, `best/model.ckpt` (in this folder)."
-
-
 def render(
     content: ReportContent,
     figures: Mapping[str, Path],
     dashboard: DashboardInfo,
     now: datetime,
-    folder: Path | None = None,
+    export: Export | None = None,
 ) -> str:
+    """report.md; ``export``: which of the winner's exported files the report's folder holds (``check_export``)."""
     data = content.data
-    parts = [_header(data, now), _summary(content)]
-    winner = _winner(folder)
+    parts = [_header(data, content.setting, now), _summary(content)]
+    metric = Definition.read(data.definition).metric
+    winner = winner_section(data, content.rows, export or Export(why_not="no report folder was given"), metric)
     if winner:
         parts.append(winner)
     parts.append(_curves(content, figures))
@@ -430,9 +390,11 @@ def render(
         _significance(content, figures),
         _dashboard(dashboard),
         "## How to read this\n\n"
-        + HOW_TO_READ.get(data.protocol, HOW_TO_READ[SEARCH])
+        + how_to_read(content.setting)
         + "\n\nBands in the curves span min–max; pp = percentage points; `–` = no data.",
         "## Files\n\n- `trials.csv`: one row per trial of every Optuna study above.\n- `figures/`: the PNG figures.\n"
-        f"- The same folder is logged to the MLflow parent run `{data.parent_run_id}` under `report/`.",
+        f"- `report.md`, `trials.csv` and `figures/` (with the winner's `best.toml` and checkpoint, when this folder "
+        f"holds them) are logged to the MLflow parent run `{data.parent_run_id}` under `report/`, replacing an "
+        "earlier report's.",
     ]
     return "\n\n".join(parts) + "\n"

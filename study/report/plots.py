@@ -1,7 +1,9 @@
 """The report's figures. Each function returns its ``Figure`` (tests read its axes), ``style.save`` writes it.
 
 Conventions across all of them: one colour per optimizer (``style.colour``), a title that says what is
-plotted and over what, labelled axes, learning rates and batch sizes on log axes.
+plotted and over what, labelled axes, learning rates and batch sizes on log axes, an accuracy axis kept inside
+[0, 1] (``accuracy_axis``: matplotlib's margin would show 1.02, a value no accuracy takes) and epochs as whole
+numbers from 1 (``epoch_axis``: one epoch would otherwise span 0.945–1.055).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import MaxNLocator, NullLocator
+from matplotlib.ticker import NullLocator
 
 from study.report.article import ARTICLE_VAL_ACC
 from study.report.lr_range import EDGE_FRACTION, EDGE_WARNING
@@ -23,7 +25,37 @@ from study.report.style import colour, new_figure
 from study.report.tables import BatchCell, MilestoneCell
 from study.schema import COMPLETE, VAL_ACC, VAL_LOSS, best
 
-__all__ = ["batch_effect", "learning_curves", "lr_scatter", "seed_spread", "time_to_accuracy"]
+__all__ = [
+    "ACCURACY_LIMITS",
+    "accuracy_axis",
+    "batch_effect",
+    "epoch_axis",
+    "learning_curves",
+    "lr_scatter",
+    "seed_spread",
+    "time_to_accuracy",
+]
+
+ACCURACY_LIMITS = (0.0, 1.0)  # what an accuracy can be
+_MAX_EPOCH_TICKS = 10
+_EPOCH_PAD = 0.25  # of an epoch, either side of the first and last
+
+
+def accuracy_axis(ax: Axes) -> None:
+    """Clamps the y-axis, autoscaled to the data with matplotlib's margin, to [0, 1]: the margin stays inside."""
+    low, high = ax.get_ylim()
+    ax.set_ylim(max(low, ACCURACY_LIMITS[0]), min(high, ACCURACY_LIMITS[1]))
+
+
+def epoch_axis(ax: Axes, last: int) -> None:
+    """Whole epochs 1..last on the x-axis (at most ``_MAX_EPOCH_TICKS`` ticks, 1 always among them), a quarter
+    epoch of room either side: a single epoch reads as epoch 1, not as a span of 0.945–1.055."""
+    last = max(last, 1)
+    step = max(1, math.ceil(last / _MAX_EPOCH_TICKS))
+    ticks = sorted({1, *range(step, last + 1, step)})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlim(1 - _EPOCH_PAD, last + _EPOCH_PAD)
 
 
 def _band(trials: Sequence[TrialRecord], key: str) -> tuple[list[int], list[float], list[float], list[float]]:
@@ -47,6 +79,7 @@ def learning_curves(groups: Mapping[str, Sequence[TrialRecord]], over: str, arti
     """
     fig = new_figure(11, 4.4)
     acc_ax, loss_ax = fig.subplots(1, 2)
+    last = max((e for trials in groups.values() for t in trials for e in t.curves.get(VAL_ACC, {})), default=1)
     for name, trials in groups.items():
         for ax, key in ((acc_ax, VAL_ACC), (loss_ax, VAL_LOSS)):
             epochs, med, low, high = _band(trials, key)
@@ -55,16 +88,17 @@ def learning_curves(groups: Mapping[str, Sequence[TrialRecord]], over: str, arti
             ax.plot(epochs, med, marker="o", ms=3, color=colour(name), label=f"{name} (n={len(trials)})")
             if len(trials) > 1:
                 ax.fill_between(epochs, low, high, color=colour(name), alpha=0.18, linewidth=0)
-        if article and name in ARTICLE_VAL_ACC:
-            points = ARTICLE_VAL_ACC[name]
+        if article and name in ARTICLE_VAL_ACC:  # the article's epochs this study reached
+            points = {e: v for e, v in ARTICLE_VAL_ACC[name].items() if e <= last}
             acc_ax.scatter(list(points), list(points.values()), marker="x", s=60, color=colour(name), zorder=3)
     acc_ax.set(title="Validation accuracy", xlabel="epoch", ylabel="validation accuracy")
     loss_ax.set(title="Validation loss", xlabel="epoch", ylabel="validation loss (log scale)")
     if loss_ax.has_data():
         loss_ax.set_yscale("log")
     for ax in (acc_ax, loss_ax):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        epoch_axis(ax, last)
         ax.grid(alpha=0.3)
+    accuracy_axis(acc_ax)
     handles, labels = acc_ax.get_legend_handles_labels()
     if article:
         handles.append(Line2D([], [], marker="x", color="black", linestyle="none"))
@@ -118,6 +152,7 @@ def lr_scatter(
         ax.set_title(f"{name}\n{EDGE_WARNING}" if warn else name, color="tab:red" if warn else "black", fontsize=10)
         ax.set(xlabel="learning rate (log scale)", ylabel="best validation accuracy")
         ax.grid(alpha=0.3, which="both")
+        accuracy_axis(ax)
     fig.legend(
         handles=[
             Line2D([], [], marker="o", color="0.3", linestyle="none", label="completed"),
@@ -153,6 +188,7 @@ def batch_effect(sizes: Sequence[int], table: Mapping[str, Mapping[int, BatchCel
         ylabel="validation accuracy",
     )
     ax.grid(alpha=0.3)
+    accuracy_axis(ax)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=8)
     return fig
@@ -194,8 +230,10 @@ def time_to_accuracy(table: Mapping[str, Mapping[float, MilestoneCell]]) -> Figu
 def seed_spread(
     values: Mapping[str, Mapping[int, float]], spreads: Sequence[Spread], metric: str, title: str
 ) -> Figure:
-    """Every seed as a dot, the mean as a bar-less marker with its 95% t interval, best optimizer first. A seed
-    keeps its horizontal offset in every column, so the pairs the tests compare line up."""
+    """Every seed as a dot, the mean as a diamond beside them with its 95% interval (``stats.bounded_interval``,
+    drawn as a capped line from its low to its high end: on the logit scale it need not be centred on the mean),
+    best optimizer first. A seed keeps its horizontal offset in every column, so the pairs the tests compare line
+    up."""
     fig = new_figure(max(5.0, 1.2 * len(spreads) + 2), 4.6)
     ax = fig.subplots()
     seeds = sorted({seed for by_seed in values.values() for seed in by_seed})
@@ -206,19 +244,13 @@ def seed_spread(
         xs = [x + offset[seed] for seed, _ in mine]
         ax.scatter(xs, [v for _, v in mine], color=colour(s.optimizer), alpha=0.6, s=18, label=s.optimizer)
         if s.ci_low is not None and s.ci_high is not None:
-            ax.errorbar(
-                [x + 0.25],
-                [s.mean],
-                yerr=[[s.mean - s.ci_low], [s.ci_high - s.mean]],
-                fmt="D",
-                capsize=4,
-                color=colour(s.optimizer),
-            )
-        else:
-            ax.scatter([x + 0.25], [s.mean], marker="D", color=colour(s.optimizer))
+            ax.vlines([x + 0.25], [s.ci_low], [s.ci_high], color=colour(s.optimizer))
+            ax.scatter([x + 0.25] * 2, [s.ci_low, s.ci_high], marker="_", s=80, color=colour(s.optimizer))
+        ax.scatter([x + 0.25], [s.mean], marker="D", color=colour(s.optimizer))
     ax.set_xticks(range(len(spreads)), [f"{s.optimizer}\n(n={s.n})" for s in spreads])
     ax.set(title=title, xlabel="optimizer (best mean first)", ylabel=metric)
     ax.grid(alpha=0.3, axis="y")
+    accuracy_axis(ax)
     if spreads:
         ax.legend(fontsize=8, loc="lower left")
     return fig

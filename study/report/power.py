@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from scipy import stats
 
-from study.report.stats import ALPHA, PAIRED_T, Comparison
+from study.report.stats import ALPHA, NO_TEST, PAIRED_T, Comparison
 
 __all__ = ["MAX_SEEDS", "POWER", "SeedsNeeded", "pairs_needed", "paired_t_power", "seeds_needed", "seeds_sentence"]
 
@@ -67,6 +67,8 @@ def pairs_needed(effect: float, alpha: float = ALPHA, power: float = POWER) -> i
 def seeds_needed(c: Comparison) -> SeedsNeeded:
     """For the best optimizer against ``c.other`` (the runner-up when given ``compare_to_best(...)[0]``)."""
     base = SeedsNeeded(c.best, c.other, None, c.n_pairs, c.diff_pp, c.diff_sd_pp)
+    if c.test == NO_TEST:
+        return replace(base, why_not="with one seed the spread of the per-seed differences is unknown")
     if c.test != PAIRED_T or c.diff_sd_pp is None:
         return replace(base, why_not="their seeds are not shared, and the estimate is for paired seeds")
     if c.diff_pp == 0:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from study.schema import CUMULATIVE_SECONDS, REPEAT_ROLES, SAMPLES_PER_SECOND, SEARCHABLE, VAL_ACC, VAL_LOSS
 
-__all__ = ["CURVE_KEYS", "StudyData", "TrialRecord", "by_optimizer", "ordered_optimizers"]
+__all__ = ["CURVE_KEYS", "StudyData", "TrialRecord", "Winner", "by_optimizer", "ordered_optimizers"]
 
 CURVE_KEYS = (VAL_ACC, VAL_LOSS, SAMPLES_PER_SECOND, CUMULATIVE_SECONDS)
 
@@ -61,6 +61,23 @@ class TrialRecord:
 
 
 @dataclass(frozen=True)
+class Winner:
+    """The study's answer as its own records hold it: the best trial of the protocol's main (sub-)study, and where
+    its exported model is. Read from the stores, never from a file that happens to sit in the report's folder."""
+
+    study: str  # the main (sub-)study: the search, the seed runs, or the tuned protocol's NAME.final
+    trial: TrialRecord | None  # its best completed trial (by the study's direction); None before one completes
+    model_path: str | None = None  # the artifact folder of the trial's MLflow run holding an MLflow model, if any
+
+    @property
+    def model_uri(self) -> str | None:
+        """``runs:/<run id>/<folder>``, what ``mlflow.pytorch.load_model`` takes; None when nothing was exported."""
+        if self.trial is None or self.trial.mlflow_run_id is None or self.model_path is None:
+            return None
+        return f"runs:/{self.trial.mlflow_run_id}/{self.model_path}"
+
+
+@dataclass(frozen=True)
 class StudyData:
     name: str  # the study name given on the command line (NAME)
     protocol: str  # search, seed or tuned
@@ -71,6 +88,10 @@ class StudyData:
     experiment: str
     parent_run_id: str
     parent_params: Mapping[str, str] = field(default_factory=dict)  # config.<field> of the first invocation
+    # The options that define its trials, as recorded when the study was created (study.config.definition: flat
+    # strings, ``lr_ranges.adam`` for a mapping's entry); the parent run's config.* params for an older study.
+    definition: Mapping[str, str] = field(default_factory=dict)
+    winner: Winner | None = None  # None: not read (a record built by hand)
 
     @property
     def search_trials(self) -> list[TrialRecord]:

@@ -19,14 +19,14 @@ from collections.abc import Mapping, Sequence
 import lightning as L
 
 from models.cnn import ArticleCNN
-from models.data import ImageDataModule
 from models.fused import FusedClassifier, StackedBatches, StackedCNN
 from optimizers.stacked import StackedOptimizer
-from study.schema import CUMULATIVE_SECONDS, OPTIMIZER, TEST_ACC_METRIC, TEST_LOSS_METRIC
+from study.schema import CUMULATIVE_SECONDS, OPTIMIZER, STACKABLE, TEST_ACC_METRIC, TEST_LOSS_METRIC
 from study.training.train import (
     EpochHook,
     EpochRecord,
     FitClock,
+    TrialData,
     TrialResult,
     TrialSpec,
     interrupts_as_keyboard_interrupt,
@@ -43,8 +43,9 @@ def group_key(spec: TrialSpec) -> tuple[object, ...]:
 
 
 def fusable(spec: TrialSpec) -> bool:
-    """Whether a trial can be a slot: an uncompiled network (the stack is its own program)."""
-    return spec.compile == "none"
+    """Whether a trial can be a slot: an uncompiled network (the stack is its own program) at a constant learning
+    rate (torch's schedulers cannot step a stack's K learning rates), with an optimizer that has a stacked form."""
+    return spec.compile == "none" and not spec.scheduled and spec.optimizer in STACKABLE
 
 
 class _SlotWatch(FitClock):
@@ -77,7 +78,7 @@ class _SlotWatch(FitClock):
 
 
 def train_fused(
-    specs: Sequence[TrialSpec], data: ImageDataModule, hooks: Sequence[EpochHook | None] | None = None
+    specs: Sequence[TrialSpec], data: TrialData, hooks: Sequence[EpochHook | None] | None = None
 ) -> list[TrialResult]:
     """Trains the specs (one ``group_key``) as one stack; one result per spec, in order.
 

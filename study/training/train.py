@@ -25,18 +25,21 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import lightning as L
+import torch
 from torch import nn
 
-from models.classifier import ImageClassifier
+from models.classifier import ImageClassifier, OptimizerFactory, SchedulerFactory
 from models.cnn import ArticleCNN
-from models.data import ImageDataModule
-from optimizers.registry import build_optimizer
+from optimizers.muon import MuonSplit, MuonWithAdamW, muon_adamw_param_groups
+from optimizers.registry import build_optimizer, get_spec
+from optimizers.train_eval import to_eval, to_train
 from study.schema import (
+    ACCURACY,
+    CONSTANT_SCHEDULE,
     CUMULATIVE_SECONDS,
-    FINAL_BEST_VAL_ACC,
     FINAL_EPOCHS,
     FINAL_FIT_SECONDS,
     FINAL_TEST_ACC,
@@ -49,22 +52,34 @@ from study.schema import (
     TEST_ACC_METRIC,
     TEST_LOSS_METRIC,
     TRAIN_LOSS,
+    TRAIN_LR,
     VAL_ACC,
     VAL_LOSS,
     VAL_PREDICTED_CLASSES,
+    Objective,
     epochs_to_key,
+    final_best_key,
     seconds_to_key,
 )
+from study.training.schedules import scheduler
 
 __all__ = [
     "DIVERGENCE_FACTOR",
     "FitClock",
     "EpochRecord",
+    "ModelBuilder",
+    "TrialData",
     "TrialResult",
+    "TrainEvalSwitch",
     "TrialSpec",
+    "article_cnn",
+    "output_layer",
+    "param_split",
+    "plugged",
     "interrupts_as_keyboard_interrupt",
     "lean_trainer",
     "quiet_lightning",
+    "recompute_batch_norm",
     "stop_reason",
     "train",
 ]
@@ -86,6 +101,13 @@ class TrialSpec:
     test: bool = False  # evaluate once on the held-out test set after training (unless stopped early)
     progress_bar: bool = False
     compile: str = "none"  # a torch.compile mode for the network, or "none"
+    schedule: str = CONSTANT_SCHEDULE  # the learning rate's schedule over the steps (study.training.schedules)
+    warmup: float = 0.0  # its warm-up, a fraction of the steps
+
+    @property
+    def scheduled(self) -> bool:
+        """Whether the learning rate moves (a constant rate without warm-up needs no scheduler at all)."""
+        return self.schedule != CONSTANT_SCHEDULE or self.warmup > 0
 
     @property
     def lr(self) -> float:
@@ -106,6 +128,10 @@ class EpochRecord:
     def val_loss(self) -> float:
         return self.metrics[VAL_LOSS]
 
+    def value(self, metric: str) -> float:
+        """The epoch's ``metric``; NaN when the model did not log it."""
+        return self.metrics.get(metric, float("nan"))
+
 
 @dataclass(frozen=True)
 class TrialResult:
@@ -115,17 +141,19 @@ class TrialResult:
     test_acc: float | None = None  # spec.test only
     test_loss: float | None = None
     network: nn.Module | None = field(default=None, compare=False, repr=False)  # kept when a checkpoint was asked
+    objective: Objective = ACCURACY  # what the trial is scored by
 
     @property
-    def best_val_acc(self) -> float:
-        return max((r.val_acc for r in self.history), default=float("nan"))
+    def best_value(self) -> float:
+        """The objective's metric at the trial's best epoch (NaN if no epoch logged it)."""
+        return self.objective.best(r.value(self.objective.metric) for r in self.history)
 
     def final_metrics(self) -> dict[str, float]:
-        """Best accuracy, fit time, epochs, the test set, and when each accuracy milestone was first reached."""
-        out = {FINAL_BEST_VAL_ACC: self.best_val_acc, FINAL_FIT_SECONDS: self.fit_seconds}
+        """The best value, fit time, epochs, the test set, and when each accuracy milestone was first reached."""
+        out = {final_best_key(self.objective): self.best_value, FINAL_FIT_SECONDS: self.fit_seconds}
         out[FINAL_EPOCHS] = float(len(self.history))
         for threshold in MILESTONES:
-            reached = next((r for r in self.history if r.val_acc >= threshold), None)
+            reached = next((r for r in self.history if r.value(VAL_ACC) >= threshold), None)
             if reached:
                 out[seconds_to_key(threshold)] = reached.seconds
                 out[epochs_to_key(threshold)] = float(reached.epoch)
@@ -173,10 +201,11 @@ class FitClock(L.Callback):
 class _EpochWatch(FitClock):
     """Collects each epoch's metrics at the end of its validation, stops on divergence or when the hook asks."""
 
-    def __init__(self, num_classes: int, on_epoch: EpochHook | None) -> None:
+    def __init__(self, num_classes: int, on_epoch: EpochHook | None, record_lr: bool = False) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.on_epoch = on_epoch
+        self.record_lr = record_lr  # a schedule's curve: the learning rate at each epoch's end
         self.history: list[EpochRecord] = []
         self.stop_reason: str | None = None
 
@@ -185,15 +214,106 @@ class _EpochWatch(FitClock):
             return
         seconds = self.elapsed()
         logged = trainer.callback_metrics
-        metrics = {k: float(logged[k]) for k in (VAL_ACC, VAL_LOSS, VAL_PREDICTED_CLASSES) if k in logged}
         if isinstance(pl_module, ImageClassifier):
+            metrics = {k: float(logged[k]) for k in (VAL_ACC, VAL_LOSS, VAL_PREDICTED_CLASSES) if k in logged}
             metrics.update(pl_module.train_epoch_metrics())
+        else:  # a LightningModule of the user's: whatever it logged, one number each
+            metrics = {k: float(v) for k, v in logged.items() if isinstance(v, torch.Tensor) and v.numel() == 1}
         metrics[CUMULATIVE_SECONDS] = seconds
+        if self.record_lr and trainer.optimizers:
+            metrics[TRAIN_LR] = float(trainer.optimizers[0].param_groups[0]["lr"])
         record = EpochRecord(trainer.current_epoch + 1, seconds, metrics)
         self.history.append(record)
         self.stop_reason = stop_reason(record, self.num_classes, self.on_epoch)
         if self.stop_reason:
             trainer.should_stop = True
+
+
+RECOMPUTE_BATCHES = 50  # as schedulefree's README: BatchNorm statistics recomputed over 50 training batches
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+class TrainEvalSwitch(L.Callback):
+    """Moves an optimizer with a train/eval switch (Schedule-Free AdamW) between its training point and the point
+    it evaluates, at the hooks ``optimizers.train_eval`` names: train before every batch, evaluate at validation,
+    test, prediction and the end of the fit (so the test, the checkpoint and the exported network see the averaged
+    weights). On moving to the averaged weights, a network's BatchNorm statistics (gathered at the training point)
+    are recomputed there. A no-op for every other optimizer."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        to_train(trainer.optimizers)
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, index: int) -> None:
+        to_train(trainer.optimizers)
+
+    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluate(trainer, pl_module)
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluate(trainer, pl_module)
+
+    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluate(trainer, pl_module)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._evaluate(trainer, pl_module)
+
+    @staticmethod
+    def _evaluate(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if to_eval(trainer.optimizers):
+            recompute_batch_norm(pl_module, trainer.train_dataloader)
+
+
+def recompute_batch_norm(module: nn.Module, loader: Any, batches: int = RECOMPUTE_BATCHES) -> None:
+    """Running statistics of ``module``'s BatchNorm layers recomputed at its current weights: a plain average
+    over the first ``batches`` batches of ``loader`` (inputs first in each batch), run forward in training mode
+    without gradients. Nothing happens without such layers or without a loader."""
+    norms = [m for m in module.modules() if isinstance(m, _BATCH_NORMS) and m.track_running_stats]
+    if not norms or loader is None:
+        return
+    momenta = [norm.momentum for norm in norms]
+    was_training = module.training
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative average of the batches, not an exponential one
+    device = next(module.parameters()).device
+    module.train()
+    try:
+        with torch.no_grad():
+            for batch, _ in zip(loader, range(batches), strict=False):
+                module(batch[0].to(device))
+    finally:
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+        module.train(was_training)
+
+
+def output_layer(net: nn.Module) -> str:
+    """The name of the network's last layer with a weight matrix (its output layer, in registration order)."""
+    found: list[str] = []
+    for name, module in net.named_modules():
+        weight = getattr(module, "weight", None)
+        if isinstance(weight, torch.Tensor) and weight.dim() >= 2:
+            found.append(name)
+    if not found:
+        raise ValueError(f"{type(net).__name__} has no layer with a weight matrix")
+    return found[-1]
+
+
+def param_split(optimizer: str, net: nn.Module) -> tuple[list[dict[str, Any]], MuonSplit] | None:
+    """The param groups an optimizer needs from the network, and their split by name: Muon's hybrid gives the
+    hidden matrices and convolution kernels to Muon, the biases and the output layer to AdamW (the reference recipe).
+    None for every other optimizer: it takes the parameters as they are."""
+    if get_spec(optimizer).cls is not MuonWithAdamW:
+        return None
+    return muon_adamw_param_groups(net.named_parameters(), [output_layer(net)])
+
+
+def _with_groups(
+    optimizer: str, groups: list[dict[str, Any]], hyperparameters: Mapping[str, Any], params: Any
+) -> torch.optim.Optimizer:
+    """The optimizer over ``groups`` (the module's own ``params`` are the same tensors, ungrouped)."""
+    return build_optimizer(optimizer, groups, **hyperparameters)
 
 
 def quiet_lightning() -> None:
@@ -235,24 +355,95 @@ def interrupts_as_keyboard_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGINT, sigint)  # Lightning leaves Ctrl-C ignored after an interrupt
 
 
+class TrialData(Protocol):
+    """What a trial trains and validates on: ``models.data.ImageDataModule`` (the built-in datasets), or the
+    user's data (``study.design.tasks``), set up once per process and shared by every trial."""
+
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def num_classes(self) -> int: ...
+
+    @property
+    def num_train_samples(self) -> int: ...
+
+    @property
+    def num_val_samples(self) -> int: ...
+
+    def with_batch_size(self, batch_size: int, shuffle_seed: int | None = None) -> L.LightningDataModule:
+        """The data of one trial: its batch size, its seed ordering the training samples of every epoch."""
+        ...
+
+    def digests(self) -> dict[str, str]:
+        """A fingerprint of what trains and what validates (``training``, ``validation``)."""
+        ...
+
+
+ModelBuilder = Callable[[tuple[int, ...], int], "nn.Module | L.LightningModule"]
+"""Builds a trial's network from the data's input shape and number of classes: an ``nn.Module`` mapping inputs to
+logits (trained as a classifier, ``models.classifier.ImageClassifier``) or a ``LightningModule`` (its own steps,
+loss and metrics; the study hands it the optimizer)."""
+
+
+def article_cnn(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The article's CNN for images of ``input_shape`` (C, H, W): the default network."""
+    channels, height, *_ = input_shape
+    return ArticleCNN(in_channels=channels, image_size=height, num_classes=num_classes)
+
+
+def plugged(
+    built: nn.Module,
+    factory: OptimizerFactory,
+    hparams: Mapping[str, Any],
+    schedule: SchedulerFactory | None = None,
+) -> L.LightningModule:
+    """``built`` ready to train with the trial's optimizer (and learning-rate ``schedule``, stepped after every
+    optimizer step): a network becomes a classifier; a LightningModule keeps its own steps, and its
+    ``configure_optimizers`` becomes the study's (so the optimizer compared is ours)."""
+    if not isinstance(built, L.LightningModule):
+        return ImageClassifier(built, factory, schedule, hparams=hparams)
+
+    def configure() -> Any:
+        optimizer = factory(built.parameters())
+        if schedule is None:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule(optimizer), "interval": "step"}}
+
+    built.configure_optimizers = configure  # type: ignore[method-assign]
+    return built
+
+
 def train(
-    spec: TrialSpec, data: ImageDataModule, *, on_epoch: EpochHook | None = None, checkpoint: Path | None = None
+    spec: TrialSpec,
+    data: TrialData,
+    *,
+    model: ModelBuilder = article_cnn,
+    objective: Objective = ACCURACY,
+    on_epoch: EpochHook | None = None,
+    checkpoint: Path | None = None,
 ) -> TrialResult:
-    """Trains the article's CNN as ``spec`` says on ``data`` (set up once, shared); see the module docstring.
+    """Trains ``model`` (the article's CNN by default) as ``spec`` says on ``data`` (set up once, shared); see the
+    module docstring. The result's value is ``objective``'s metric at its best epoch.
 
     With ``checkpoint``, the trained module is saved there as a Lightning checkpoint and the result keeps the
     network. Ctrl-C and SIGTERM arrive as ``KeyboardInterrupt``; any other failure propagates as raised.
     """
     L.seed_everything(spec.seed, verbose=False)
-    channels, height, _ = data.input_shape
-    net = ArticleCNN(in_channels=channels, image_size=height, num_classes=data.num_classes)
+    net = model(data.input_shape, data.num_classes)
     if spec.compile != "none":
         net.compile(mode=spec.compile)  # in place: the state dict keeps its names, so checkpoints stay portable
-    factory = functools.partial(build_optimizer, spec.optimizer, **spec.hyperparameters)
-    module = ImageClassifier(net, factory, hparams={OPTIMIZER: spec.optimizer, SEED: spec.seed})
+    factory: OptimizerFactory = functools.partial(build_optimizer, spec.optimizer, **spec.hyperparameters)
+    split = param_split(spec.optimizer, net)
+    if split is not None:  # Muon: its groups, not the plain parameters the module offers
+        groups = split[0]
+        factory = functools.partial(_with_groups, spec.optimizer, groups, spec.hyperparameters)
+    steps = spec.max_epochs * math.ceil(data.num_train_samples / spec.batch_size)  # optimizer steps of the fit
+    schedule = functools.partial(scheduler, schedule=spec.schedule, warmup=spec.warmup, total=steps)
+    module = plugged(net, factory, {OPTIMIZER: spec.optimizer, SEED: spec.seed}, schedule if spec.scheduled else None)
     batches = data.with_batch_size(spec.batch_size, shuffle_seed=spec.seed)  # the trial's seed orders its data
-    watch = _EpochWatch(data.num_classes, on_epoch)
-    trainer = lean_trainer(spec, [watch])
+    watch = _EpochWatch(data.num_classes, on_epoch, record_lr=spec.scheduled)
+    trainer = lean_trainer(spec, [TrainEvalSwitch(), watch])
     with interrupts_as_keyboard_interrupt():
         trainer.fit(module, datamodule=batches)
         fit_seconds = watch.elapsed()
@@ -266,7 +457,8 @@ def train(
         history=tuple(watch.history),
         fit_seconds=fit_seconds,
         stop_reason=watch.stop_reason,
-        test_acc=float(test[TEST_ACC_METRIC]) if test else None,
-        test_loss=float(test[TEST_LOSS_METRIC]) if test else None,
+        test_acc=float(test[TEST_ACC_METRIC]) if TEST_ACC_METRIC in test else None,
+        test_loss=float(test[TEST_LOSS_METRIC]) if TEST_LOSS_METRIC in test else None,
         network=net if checkpoint is not None else None,
+        objective=objective,
     )

@@ -19,10 +19,10 @@ from typing import Any
 
 import optuna
 
-from models.data import ImageDataModule
 from study.config import StudyConfig, option_of
 from study.config.console import quiet_libraries
 from study.design.protocols import Part
+from study.design.tasks import Task
 from study.records.tracking import StudyTracker
 from study.schema import BATCH_SIZE, OPTIMIZER, RUN_ID_ATTR, SEED, SEED_PROTOCOL, TUNED, best_trial
 
@@ -92,7 +92,7 @@ def export_best(
     parts: list[Part],
     studies: dict[str, optuna.Study],
     tracker: StudyTracker,
-    data: ImageDataModule,
+    task: Task,
     device: str,
     folder: Path,
 ) -> Exported | None:
@@ -105,18 +105,19 @@ def export_best(
     from study.training.train import train
 
     part = _main_part(config, parts)
-    trial = best_trial(studies[part.name].get_trials(deepcopy=False))
+    trial = best_trial(studies[part.name].get_trials(deepcopy=False), config.objective)
     if trial is None:
         return None
     source = f"trial {trial.number} of {part.name}"
-    spec = TrialRunner(part.config, data, tracker, device).spec_of(trial)
+    spec = TrialRunner(part.config, task, tracker, device).spec_of(trial)
     checkpoint = folder / "best" / "model.ckpt"
-    result = train(spec, data, checkpoint=checkpoint)
+    result = train(spec, task.data, model=task.model, objective=task.objective, checkpoint=checkpoint)
     model_uri = None
     run_id = trial.user_attrs.get(RUN_ID_ATTR)
     if run_id and result.network is not None:
         network = result.network.cpu().eval()
-        images, _ = next(iter(data.val_dataloader()))
+        batch = next(iter(task.data.with_batch_size(2).val_dataloader()))
+        images = batch[0] if isinstance(batch, list | tuple) else batch
         with tempfile.TemporaryDirectory() as tmp:
             # MLflow's default "pt2" format (torch.export: loading runs no pickled code) traces forward on an example
             # two images, not one: torch.export would specialise a batch dimension of 1 (and warn so)

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
+from study.config import StudyConfig
 from study.records.locks import study_lock
 from study.records.tracking import StudyTracker
 from study.schema import (
+    ACCURACY,
     BATCH_SIZE,
     BEST_BATCH_SIZE_TAG,
     BEST_LR_TAG,
@@ -38,6 +40,7 @@ from study.schema import (
     TRIALS_FAILED,
     TRIALS_PRUNED,
     TRIALS_WAITING,
+    Objective,
     best_trial,
     best_val_acc_of,
     lr_param,
@@ -48,16 +51,23 @@ from study.workers.summary import OptimizerSummary, summarize
 __all__ = ["Closing", "close_parent", "finish_parent", "searched_summary"]
 
 
-def searched_summary(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[OptimizerSummary]:
+def searched_summary(
+    trials: Sequence[FrozenTrial], optimizers: Sequence[str], objective: Objective = ACCURACY
+) -> list[OptimizerSummary]:
     """The end-of-run table's rows: the searched trials per optimizer (retrainings are the report's business)."""
-    return summarize([t for t in trials if t.user_attrs.get(ROLE) != FINAL_ROLE], optimizers)
+    return summarize([t for t in trials if t.user_attrs.get(ROLE) != FINAL_ROLE], optimizers, objective)
 
 
 def finish_parent(
-    trials: Sequence[FrozenTrial], optimizers: Sequence[str], tracker: StudyTracker, status: str, wall: float, why: str
+    trials: Sequence[FrozenTrial],
+    config: StudyConfig,
+    tracker: StudyTracker,
+    status: str,
+    wall: float,
+    why: str,
 ) -> None:
     """Sets the parent run's final status with the study's metrics and tags."""
-    rows = searched_summary(trials, optimizers)
+    rows = searched_summary(trials, config.optimizers, config.objective)
     metrics = {
         TRIALS_COMPLETE: sum(t.state == TrialState.COMPLETE for t in trials),
         TRIALS_PRUNED: sum(t.state == TrialState.PRUNED for t in trials),
@@ -67,7 +77,7 @@ def finish_parent(
     }
     tags: dict[str, str] = {STOP_TAG: why}
     summary: dict[str, object] = {"per_optimizer": [r.__dict__ for r in rows], "stop_reason": why}
-    best = best_trial(trials)
+    best = best_trial(trials, config.objective)
     if best is not None:
         metrics[BEST_VAL_ACC] = float(best.value or 0.0)
         for row in rows:
@@ -112,5 +122,5 @@ def close_parent(session: Session, wall: float, *, interrupted: bool, timed_out:
             status, why = KILLED, f"{cause} with {waiting} queued trials not run"
         else:
             status, why = FINISHED, "budget met"
-        finish_parent(trials, config.optimizers, tracker, status, wall, why)
+        finish_parent(trials, config, tracker, status, wall, why)
     return Closing(status, by_me=True)

@@ -11,12 +11,21 @@ only the stores can (the study's recorded definition) follow in ``study.workers.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from models.dataset_files import DATA_DIR_ENV, DATASET_FILES, VAL_SIZE, file_problems, resolve_data_dir
 from study.config import DEFAULT_STORAGE, ConfigError, StudyConfig
 from study.records.store_checks import check_storage, check_tracking_uri
 
-__all__ = ["WORKER_MEMORY_BYTES", "check_counts", "check_data", "check_stores", "preflight", "training_samples"]
+__all__ = [
+    "WORKER_MEMORY_BYTES",
+    "check_counts",
+    "check_data",
+    "check_stores",
+    "check_task_files",
+    "preflight",
+    "training_samples",
+]
 
 # What one worker process holds at most on this CPU (torch, Lightning, the decoded dataset, a step's buffers):
 # about 1.2 GB measured for MNIST at batch 256 (README); CIFAR-10's images add 0.2 GB.
@@ -26,9 +35,22 @@ DEFAULT_TRACKING_URI = StudyConfig().tracking_uri
 
 def preflight(config: StudyConfig) -> None:
     """Raises ConfigError for the first bad value found; writes nothing."""
+    check_task_files(config)
     check_counts(config)
     check_data(config)
     check_stores(config)
+
+
+def check_task_files(config: StudyConfig) -> None:
+    """A ``--model`` or ``--data`` given as a path names a file that exists (importing it comes later, with torch)."""
+    for option, reference in (("--model", config.model), ("--data", config.data)):
+        module = (reference or "").rpartition(":")[0]
+        if (module.endswith(".py") or "/" in module) and not Path(module).is_file():
+            raise ConfigError(
+                option,
+                f"got {reference!r}: no file {module}; accepted: MODULE:CALLABLE: an importable module or a path to a "
+                ".py file, and a callable in it",
+            )
 
 
 def check_stores(config: StudyConfig) -> None:
@@ -58,6 +80,8 @@ def _data_option(config: StudyConfig) -> str:
 def check_data(config: StudyConfig) -> None:
     """The data folder exists (unless it is the default, where a download may create it) and the files in it are
     intact. Missing files are left to the download, which writes nothing unless it succeeds."""
+    if config.data is not None:
+        return  # the user's data: loaded and checked with the task (study.design.tasks)
     option = _data_option(config)
     given = config.data_dir is not None or option == DATA_DIR_ENV
     root = resolve_data_dir(config.data_dir)
@@ -90,6 +114,9 @@ def training_samples(config: StudyConfig) -> int:
 
 def check_counts(config: StudyConfig) -> None:
     """The training subset fits the split, each batch size the training set, the workers this machine."""
+    _check_workers(config)
+    if config.data is not None:
+        return  # the user's data: its size is known once it is loaded (study.design.tasks checks the batch sizes)
     split = _split(config)
     if config.train_size is not None and config.train_size > split:
         raise ConfigError(
@@ -103,6 +130,10 @@ def check_counts(config: StudyConfig) -> None:
             f"got {','.join(map(str, too_large))}, larger than the {samples} training images; accepted: batch "
             f"sizes up to {samples}",
         )
+
+
+def _check_workers(config: StudyConfig) -> None:
+    """Workers and threads against this machine's cores, workers against its free memory."""
     cores = os.cpu_count() or 1
     if config.workers > cores:
         raise ConfigError("--workers", f"got {config.workers}; accepted: 1 to {cores} (this machine's cores)")

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from study.config.console import LOG
 from study.design.search_space import Choice
-from study.schema import COMPLETE
+from study.schema import ACCURACY, COMPLETE, VAL_LOSS, Objective
 from study.training.train import EpochRecord
 
 __all__ = ["Progress", "format_duration"]
@@ -32,9 +32,16 @@ class Progress:
     """The console display: trial i of N, elapsed, ETA and the best trial so far."""
 
     def __init__(
-        self, study_name: str, n_trials: int, timeout: float | None, max_epochs: int, out: TextIO | None = None
+        self,
+        study_name: str,
+        n_trials: int,
+        timeout: float | None,
+        max_epochs: int,
+        out: TextIO | None = None,
+        objective: Objective = ACCURACY,
     ) -> None:
         self.study_name = study_name
+        self.objective = objective
         self.n_trials = n_trials  # trials queued for this run
         self.timeout = timeout
         self.max_epochs = max_epochs
@@ -70,8 +77,13 @@ class Progress:
         if took >= SLOW_EPOCH_SECONDS:
             self._print(
                 f"      {self._label(study, number)} epoch {record.epoch}/{self.max_epochs}: "
-                f"val_acc {record.val_acc:.4f} val_loss {record.val_loss:.4f} ({took:.1f}s)"
+                f"{self._epoch_values(record)} ({took:.1f}s)"
             )
+
+    def _epoch_values(self, record: EpochRecord) -> str:
+        """The objective's metric, and the validation loss beside the accuracy when it was logged."""
+        shown = [self.objective.metric] + ([VAL_LOSS] if VAL_LOSS in record.metrics else [])
+        return " ".join(f"{name} {record.value(name):.4f}" for name in dict.fromkeys(shown))
 
     def eta(self, elapsed: float) -> float:
         remaining = elapsed / max(self.done, 1) * max(self.n_trials - self.done, 0)
@@ -86,8 +98,8 @@ class Progress:
         optimizer = self._optimizers.pop((study, number), "?")
         self._epoch_end.pop((study, number), None)
         if state == COMPLETE and value is not None:
-            outcome = f"val_acc {value:.4f}"
-            if self.best is None or value > self.best[0]:
+            outcome = f"{self.objective.metric} {value:.4f}"
+            if self.best is None or self.objective.best([value, self.best[0]]) == value != self.best[0]:
                 self.best = (value, f"{label}, {optimizer}")
         else:
             outcome = state.lower() + (f" ({reason})" if reason else "")

@@ -1,6 +1,7 @@
 """Joining a study: check everything that can be checked without writing, then open both stores under the lock.
 
-``check_config`` and ``load_data`` write nothing, so bad input stops the run before either store exists.
+``check_config`` (and ``study.design.tasks.load_task``) write nothing, so bad input stops the run before either
+store exists.
 ``join`` then takes the study's lock (``study.records.locks``) and, exactly once however many workers start together:
 creates the stores' schemas, the MLflow experiment and the study's parent run (or finds them), creates or loads
 every (sub-)study of the protocol, queues the trials its budget still lacks (``study.design.protocols.plan``), and
@@ -10,7 +11,7 @@ repairs the records a killed process left disagreeing (``study.records.ledger.re
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import optuna
@@ -18,8 +19,6 @@ import torch
 from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
-from models.data import ImageDataModule
-from models.datasets import DatasetUnavailableError
 from study.config import PRECISIONS, ConfigError, StudyConfig
 from study.config.definition import definition, refuse_other_definition
 from study.design.protocols import Part, parts_of, plan
@@ -36,10 +35,11 @@ from study.schema import (
     PROTOCOL_ATTR,
     SPLIT_SEED_ATTR,
     TRACKING_URI_ATTR,
+    VAL_ACC,
 )
 from study.secrets import mask_url
 
-__all__ = ["Session", "check_config", "join", "load_data"]
+__all__ = ["Session", "check_config", "join"]
 
 DEFAULT_TRACKING_URI = StudyConfig().tracking_uri
 CUDA_ONLY_PRECISIONS = ("16-mixed",)  # float16 autocast: Lightning swaps it for bf16-mixed on the CPU
@@ -73,37 +73,12 @@ def check_config(config: StudyConfig) -> str:
     return device
 
 
-def load_data(config: StudyConfig, device: str) -> ImageDataModule:
-    """Decodes the dataset once for the whole study; each trial reuses it at its own batch size. Files missing
-    are downloaded when the network allows (into a temporary folder, moved into place only when complete); data
-    that cannot be had is bad input: one line, nothing written."""
-    data = ImageDataModule(
-        dataset=config.dataset,
-        data_dir=config.data_dir,
-        train_size=config.train_size,
-        validate_on_test=config.validate_on_test,
-        normalize=config.normalize,
-        seed=config.split_seed,
-        device=device,
-    )
-    try:
-        data.prepare_data()
-        data.setup("fit")
-    except DatasetUnavailableError as err:
-        raise ConfigError(
-            "--data-dir" if config.data_dir is not None else "--dataset",
-            f"{err.summary}; accepted: a folder holding the dataset's files (`make data` copies MNIST and "
-            "Fashion-MNIST from ../shared/data), or a network connection to download them",
-        ) from None
-    return data
-
-
 def _open_part(storage: BaseStorage, part: Part) -> optuna.Study:
     pruner = optuna.pruners.NopPruner() if part.fixed else make_pruner(part.config)
     study = optuna.create_study(
         storage=storage,
         study_name=part.name,
-        direction="maximize",
+        direction=part.config.objective.direction,
         sampler=make_sampler(part.config, 0),  # replaced per trial (study.design.sampling)
         pruner=pruner,
         load_if_exists=True,
@@ -111,11 +86,11 @@ def _open_part(storage: BaseStorage, part: Part) -> optuna.Study:
     if study.metric_names is None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names([OBJECTIVE_NAME])
+            study.set_metric_names([part.config.metric if part.config.metric != VAL_ACC else OBJECTIVE_NAME])
     return study
 
 
-def _check_definition(storage: BaseStorage, config: StudyConfig) -> None:
+def _check_definition(storage: BaseStorage, config: StudyConfig, code: Mapping[str, str]) -> None:
     """Refuses ``config`` if it defines other trials than the study was created with: its Optuna studies' record,
     else (a study from before definitions were recorded) the options its MLflow parent run holds. Reads only."""
     names = {s.study_name: s for s in storage.get_all_studies()}
@@ -123,7 +98,7 @@ def _check_definition(storage: BaseStorage, config: StudyConfig) -> None:
         existing = names.get(part.name)
         recorded = existing.user_attrs.get(DEFINITION_ATTR) if existing else None
         if isinstance(recorded, dict):
-            refuse_other_definition(config.study_name, {str(k): str(v) for k, v in recorded.items()}, config)
+            refuse_other_definition(config.study_name, {str(k): str(v) for k, v in recorded.items()}, config, code)
             return
     legacy = recorded_configuration(config.tracking_uri, config.experiment, config.study_name)
     if legacy is not None:
@@ -138,15 +113,16 @@ def _create_store_folders(config: StudyConfig) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
 
 
-def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
+def join(config: StudyConfig, log: Callable[[str], None] = print, code: Mapping[str, str] | None = None) -> Session:
     """Opens the study's stores and (sub-)studies, queues its budget and repairs its records, under its lock.
 
-    A process whose options define other trials than the study was created with is refused (``ConfigError``)
-    before either store is written: one study, one experiment."""
+    A process whose options (or whose task's files, ``code``) define other trials than the study was created with
+    is refused (``ConfigError``) before either store is written: one study, one experiment."""
+    code = dict(code or {})
     _create_store_folders(config)
     with study_lock(config.storage_url, config.tracking_uri):
         storage = open_storage(config.storage_url)
-        _check_definition(storage, config)  # before anything is written: a refused option changes nothing
+        _check_definition(storage, config, code)  # before anything is written: a refused option changes nothing
         tracker = StudyTracker.open(
             config.tracking_uri, config.experiment, config.study_name, config.to_dict(), config.artifact_location
         )
@@ -158,7 +134,7 @@ def join(config: StudyConfig, log: Callable[[str], None] = print) -> Session:
             PARENT_RUN_ATTR: tracker.parent_run_id,
             TRACKING_URI_ATTR: mask_url(config.tracking_uri),
             SPLIT_SEED_ATTR: config.split_seed,
-            DEFINITION_ATTR: definition(config),
+            DEFINITION_ATTR: definition(config, code),
         }
         for study in studies.values():
             for key, value in attrs.items():

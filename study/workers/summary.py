@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from optuna.trial import FrozenTrial, TrialState
 
-from study.schema import BATCH_SIZE, FIT_SECONDS, LR, OPTIMIZER, RETRY_OF, best_trial, lr_param
+from study.schema import ACCURACY, BATCH_SIZE, FIT_SECONDS, LR, OPTIMIZER, RETRY_OF, Objective, best_trial, lr_param
 
 __all__ = ["OptimizerSummary", "budget_line", "format_table", "outcomes_of_the_budget", "summarize"]
 
@@ -19,21 +19,23 @@ class OptimizerSummary:
     complete: int
     pruned: int
     failed: int
-    best_val_acc: float | None
+    best_val_acc: float | None  # the best trial's value: its validation accuracy, or another objective's metric
     best_lr: float | None
     best_batch_size: int | None
     best_trial: int | None
     median_fit_seconds: float | None
 
 
-def summarize(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[OptimizerSummary]:
-    """One row per optimizer that was chosen in the config or appears in the study's trials."""
+def summarize(
+    trials: Sequence[FrozenTrial], optimizers: Sequence[str], objective: Objective = ACCURACY
+) -> list[OptimizerSummary]:
+    """One row per optimizer that was chosen in the config or appears in the study's trials, best first."""
     names = list(optimizers) + sorted({t.params[OPTIMIZER] for t in trials if OPTIMIZER in t.params} - set(optimizers))
     rows = []
     for name in names:
         mine = [t for t in trials if t.params.get(OPTIMIZER) == name]
         complete = [t for t in mine if t.state == TrialState.COMPLETE and t.value is not None]
-        best = best_trial(complete)
+        best = best_trial(complete, objective)
         fit = [t.user_attrs[FIT_SECONDS] for t in mine if FIT_SECONDS in t.user_attrs]
         rows.append(
             OptimizerSummary(
@@ -49,6 +51,13 @@ def summarize(trials: Sequence[FrozenTrial], optimizers: Sequence[str]) -> list[
             )
         )
     return rows
+
+
+def _rank(value: float | None, objective: Objective) -> tuple[bool, float]:
+    """Sorts rows best first, rows without a value last."""
+    if value is None:
+        return (True, 0.0)
+    return (False, -value if objective.maximize else value)
 
 
 def outcomes_of_the_budget(trials: Sequence[FrozenTrial]) -> dict[str, int]:
@@ -83,13 +92,13 @@ def _cell(value: object, fmt: str = "") -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def format_table(rows: Sequence[OptimizerSummary]) -> str:
+def format_table(rows: Sequence[OptimizerSummary], objective: Objective = ACCURACY) -> str:
     header = (
         "optimizer",
         "complete",
         "pruned",
         "failed",
-        "best val acc",
+        f"best {objective.metric}",
         LR,
         "batch",
         "trial",
@@ -107,7 +116,7 @@ def format_table(rows: Sequence[OptimizerSummary]) -> str:
             _cell(r.best_trial),
             _cell(r.median_fit_seconds, ".1f"),
         )
-        for r in sorted(rows, key=lambda r: -(r.best_val_acc or -1.0))
+        for r in sorted(rows, key=lambda r: _rank(r.best_val_acc, objective))
     ]
     widths = [max(len(h), *(len(row[i]) for row in body)) if body else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]

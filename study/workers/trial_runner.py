@@ -8,6 +8,7 @@ trial ended comes back as an ``Outcome``, which ``study.records.ledger.commit`` 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -18,7 +19,6 @@ import optuna
 from mlflow.entities import Dataset
 from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
-from models.cnn import article_cnn_parameters
 from study.design.search_space import Choice, SearchSpace
 from study.records.environment import environment_tags
 from study.records.ledger import Outcome, crashed
@@ -49,6 +49,7 @@ from study.schema import (
     PRUNED,
     ROLE,
     RUN_ID_ATTR,
+    SCHEDULE,
     SEARCH_ROLE,
     SEED,
     SPLIT_SEED_ATTR,
@@ -59,14 +60,15 @@ from study.schema import (
     TRAIN_SAMPLES,
     TRAIN_SIZE,
     VALIDATE_ON_TEST,
+    WARMUP,
     WORKER,
 )
 from study.training.fused import train_fused
-from study.training.train import EpochRecord, TrialResult, TrialSpec, train
+from study.training.train import EpochRecord, TrialResult, TrialSpec, param_split, train
 
 if TYPE_CHECKING:
-    from models.data import ImageDataModule
     from study.config import StudyConfig
+    from study.design.tasks import Task
     from study.records.tracking import StudyTracker
 
 __all__ = ["TrialRunner"]
@@ -81,14 +83,15 @@ class TrialRunner:
     def __init__(
         self,
         config: StudyConfig,
-        data: ImageDataModule,
+        task: Task,
         tracker: StudyTracker,
         device: str,
         on_trial_start: Callable[[str, int, Choice], None] | None = None,
         on_epoch: Callable[[str, int, EpochRecord], None] | None = None,
     ) -> None:
         self.config = config
-        self.data = data
+        self.task = task
+        self.data = task.data
         self.tracker = tracker
         self.device = device
         self.on_trial_start = on_trial_start
@@ -100,12 +103,12 @@ class TrialRunner:
     def datasets(self) -> dict[str, Dataset]:
         """What every trial trains and validates on, as MLflow datasets (computed once: it hashes the images)."""
         if self._datasets is None:
-            c, data = self.config, self.data
-            source = json.dumps({DATASET: c.dataset, "data_dir": str(data.data_dir)})
+            c, data, task = self.config, self.data, self.task
+            source = json.dumps({DATASET: task.dataset_name, "data_dir": task.data_source})
             sizes = {"training": data.num_train_samples, "validation": data.num_val_samples}
             self._datasets = {
                 role: Dataset(
-                    name=f"{c.dataset}-{role}",
+                    name=f"{task.dataset_name}-{role}",
                     digest=digest,
                     source_type="local",
                     source=source,
@@ -143,12 +146,13 @@ class TrialRunner:
             compile=c.compile,
             test=test,
             progress_bar=c.progress_bar,
+            schedule=choice.schedule,
+            warmup=choice.warmup,
         )
 
     def run_params(self, spec: TrialSpec, role: str) -> dict[str, Any]:
         """The child run's parameters: each value once (the lr as ``lr``, the other constructor values as opt.*)."""
         c = self.config
-        channels, height, _ = self.data.input_shape
         others = {k: v for k, v in spec.hyperparameters.items() if k != LR}
         return {
             OPTIMIZER: spec.optimizer,
@@ -156,20 +160,31 @@ class TrialRunner:
             BATCH_SIZE: spec.batch_size,
             **{OPTIMIZER_PARAM_PREFIX + k: v for k, v in others.items()},
             DEFAULTS: c.defaults,
-            DATASET: c.dataset,
+            DATASET: self.task.dataset_name,
             TRAIN_SIZE: c.train_size if c.train_size is not None else ALL_SAMPLES,
             TRAIN_SAMPLES: self.data.num_train_samples,
             VALIDATE_ON_TEST: c.validate_on_test,
             NORMALIZE: c.normalize,
-            MODEL: "ArticleCNN",
-            MODEL_PARAMETERS: article_cnn_parameters(channels, height, self.data.num_classes),
+            MODEL: self.task.model_name,
+            MODEL_PARAMETERS: self.task.model_parameters,
             MAX_EPOCHS: spec.max_epochs,
             SEED: spec.seed,
             DEVICE: spec.device,
             PRECISION: spec.precision,
             COMPILE: spec.compile,
+            SCHEDULE: spec.schedule,
+            WARMUP: spec.warmup,
             ROLE: role,
+            **self._groups(spec.optimizer),
         }
+
+    def _groups(self, optimizer: str) -> dict[str, str]:
+        """How an optimizer that splits the network (Muon's hybrid) split it, by parameter name: the run records it."""
+        split = param_split(optimizer, self.task.model(self.data.input_shape, self.data.num_classes))
+        if split is None:
+            return {}
+        sides = dataclasses.asdict(split[1])
+        return {f"{OPTIMIZER_PARAM_PREFIX}groups.{side}": ",".join(names) for side, names in sides.items()}
 
     def start(self, trial: optuna.Trial, spec: TrialSpec) -> str:
         """Creates the trial's MLflow child run and links the two records; returns the run id."""
@@ -188,7 +203,10 @@ class TrialRunner:
     def train(self, trial: optuna.Trial, spec: TrialSpec, run_id: str) -> Outcome:
         """Trains; every way it can end (completed, pruned, diverged, crashed, interrupted) becomes an Outcome."""
         hook = self._epoch_hook(trial, run_id)
-        (outcome,) = self._monitored([run_id], lambda: [train(spec, self.data, on_epoch=hook)])
+        task = self.task
+        (outcome,) = self._monitored(
+            [run_id], lambda: [train(spec, task.data, model=task.model, objective=task.objective, on_epoch=hook)]
+        )
         return outcome
 
     def train_stack(
@@ -227,9 +245,10 @@ class TrialRunner:
             self.tracker.log_epoch(run_id, record.epoch, record.metrics)
             if self.on_epoch:
                 self.on_epoch(trial.study.study_name, trial.number, record)
-            trial.report(record.val_acc, step=record.epoch)
+            metric = self.task.objective.metric
+            trial.report(record.value(metric), step=record.epoch)
             if trial.should_prune():
-                return f"pruned at epoch {record.epoch} (val/acc {record.val_acc:.4f})"
+                return f"pruned at epoch {record.epoch} ({metric} {record.value(metric):.4f})"
             return None
 
         return hook
@@ -244,4 +263,4 @@ class TrialRunner:
         if result.test_acc is not None and result.test_loss is not None:
             attrs.update({TEST_ACC: result.test_acc, TEST_LOSS: result.test_loss})
             metrics.update({TEST_ACC_METRIC: result.test_acc, TEST_LOSS_METRIC: result.test_loss})
-        return Outcome(COMPLETE, value=result.best_val_acc, metrics=metrics, step=step, attrs=attrs)
+        return Outcome(COMPLETE, value=result.best_value, metrics=metrics, step=step, attrs=attrs)

@@ -39,7 +39,7 @@ from study.workers.liveness import beating, retry, sweep
 from study.workers.trial_runner import TrialRunner
 
 if TYPE_CHECKING:
-    from models.data import ImageDataModule
+    from study.design.tasks import Task
     from study.records.tracking import StudyTracker
 
 __all__ = ["AUTO_SLOTS", "Worker", "WorkerResult", "stack_size"]
@@ -84,7 +84,7 @@ class Worker:
         parts: list[Part],
         studies: Mapping[str, optuna.Study],
         tracker: StudyTracker,
-        data: ImageDataModule,
+        task: Task,
         device: str,
         events: Events,
         interrupts: Interrupts,
@@ -97,10 +97,11 @@ class Worker:
         self.events = events
         self.heartbeat_seconds = heartbeat_seconds
         self.device = device
+        self.task = task
         self.runners = {
-            p.name: TrialRunner(p.config, data, tracker, device, events.trial_started, events.epoch_done) for p in parts
+            p.name: TrialRunner(p.config, task, tracker, device, events.trial_started, events.epoch_done) for p in parts
         }
-        data.digests()  # start-up work, once per process: the datasets every trial's run logs
+        task.data.digests()  # start-up work, once per process: the datasets every trial's run logs
         # What is alive before the first trial (modules, the data, the stores) stays alive: freezing it keeps
         # the per-trial collection in run() to the trial's own objects (4 ms instead of 0.4 s here).
         gc.collect()
@@ -166,7 +167,8 @@ class Worker:
         if first is None:
             return []
         claims = [first]
-        while len(claims) < stack_size(first.part.config.fuse, self.device):
+        size = stack_size(first.part.config.fuse, self.device) if self.task.builtin_model else 1
+        while len(claims) < size:
             more = self._claim(only=first.part)
             if more is None:
                 break

@@ -14,13 +14,19 @@ import torch
 from optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
 from optimizers._base import ScratchOptimizer, _foreach_doc, _maximize_doc, _params_doc, shared_args_doc
 from optimizers.adadelta import adadelta, adadelta_foreach
+from optimizers.adafactor import Adafactor, adafactor, adafactor_foreach
 from optimizers.adagrad import adagrad, adagrad_foreach
 from optimizers.adam import adam, adam_foreach
+from optimizers.adamax import Adamax, adamax, adamax_foreach
+from optimizers.lion import Lion, lion, lion_foreach
+from optimizers.muon import Muon, MuonWithAdamW
 from optimizers.nadam import nadam, nadam_foreach
+from optimizers.radam import RAdam, radam, radam_foreach
 from optimizers.rmsprop import rmsprop, rmsprop_foreach
 from optimizers.sgd import sgd, sgd_foreach
 
-ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam]
+ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam, Lion, RAdam, Adamax, Adafactor]
+DOCUMENTED = [*ALL, Muon, MuonWithAdamW]  # Muon's classes refuse the 1-D tensors the other tests here step
 FUNCTIONS: dict[type[torch.optim.Optimizer], tuple[Callable[..., Any], Callable[..., Any]]] = {
     SGD: (sgd, sgd_foreach),
     Adagrad: (adagrad, adagrad_foreach),
@@ -29,6 +35,10 @@ FUNCTIONS: dict[type[torch.optim.Optimizer], tuple[Callable[..., Any], Callable[
     Adam: (adam, adam_foreach),
     AdamW: (adam, adam_foreach),
     NAdam: (nadam, nadam_foreach),
+    Lion: (lion, lion_foreach),
+    RAdam: (radam, radam_foreach),
+    Adamax: (adamax, adamax_foreach),
+    Adafactor: (adafactor, adafactor_foreach),
 }
 
 
@@ -65,7 +75,7 @@ def test_a_group_is_read_once_per_step_into_every_keyword_of_the_update_function
     assert reads[1]["lr"] == 0.5
 
 
-@pytest.mark.parametrize("cls", ALL)
+@pytest.mark.parametrize("cls", DOCUMENTED)
 def test_every_docstring_carries_the_shared_args_and_documents_each_constructor_argument(
     cls: type[torch.optim.Optimizer],
 ) -> None:

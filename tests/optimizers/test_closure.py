@@ -9,17 +9,27 @@ import pytest
 import torch
 from torch import nn
 
-from optimizers import OPTIMIZER_NAMES, build_optimizer
+from optimizers import OPTIMIZER_NAMES
 from optimizers._base import ScratchOptimizer
+from optimizers.train_eval import to_eval
 
 if TYPE_CHECKING:
     from optimizers.conftest import Problem
 
+# (name, shape of the weight stepped): muon's hybrid gives a vector to its AdamW side and a matrix to its Muon side
+# (conftest.registry_params), so it runs each test on a single weight twice, once on each side
+CASES = [pytest.param(name, (3,), id=name) for name in OPTIMIZER_NAMES] + [
+    pytest.param("muon", (3, 2), id="muon-matrix")
+]
+Build = Callable[..., torch.optim.Optimizer]  # the ready_optimizer fixture
+
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_closure_called_once_per_step_and_its_loss_returned(name: str, problem_factory: Callable[..., Problem]) -> None:
+def test_closure_called_once_per_step_and_its_loss_returned(
+    name: str, problem_factory: Callable[..., Problem], ready_optimizer: Build
+) -> None:
     problem = problem_factory(torch.float64)
-    optimizer = build_optimizer(name, problem.groups())
+    optimizer = ready_optimizer(name, problem.groups_for(name))
     assert isinstance(optimizer, ScratchOptimizer)
     losses: list[torch.Tensor] = []
     grad_enabled: list[bool] = []
@@ -41,10 +51,10 @@ def test_closure_called_once_per_step_and_its_loss_returned(name: str, problem_f
     assert all(grad_enabled), "the closure must run with gradients enabled"
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_returns_the_closure_object(name: str) -> None:
-    weight = torch.ones(3, requires_grad=True)
-    optimizer = build_optimizer(name, [weight])
+@pytest.mark.parametrize(("name", "shape"), CASES)
+def test_returns_the_closure_object(name: str, shape: tuple[int, ...], ready_optimizer: Build) -> None:
+    weight = torch.ones(shape, requires_grad=True)
+    optimizer = ready_optimizer(name, [weight])
     assert isinstance(optimizer, ScratchOptimizer)
     sentinel = torch.tensor(1.5)
 
@@ -57,20 +67,20 @@ def test_returns_the_closure_object(name: str) -> None:
     assert torch.is_grad_enabled(), "step must restore the caller's grad mode"
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_step_without_closure(name: str) -> None:
-    weight = torch.ones(3, requires_grad=True)
-    optimizer = build_optimizer(name, [weight])
+@pytest.mark.parametrize(("name", "shape"), CASES)
+def test_step_without_closure(name: str, shape: tuple[int, ...], ready_optimizer: Build) -> None:
+    weight = torch.ones(shape, requires_grad=True)
+    optimizer = ready_optimizer(name, [weight])
     weight.pow(2).sum().backward()  # type: ignore[no-untyped-call]
     assert optimizer.step() is None
-    assert not torch.equal(weight, torch.ones(3))
+    assert not torch.equal(weight, torch.ones(shape))
     assert weight.grad_fn is None, "the update must not be recorded by autograd"
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_closure_gets_grad_even_inside_no_grad(name: str) -> None:
-    weight = torch.ones(3, requires_grad=True)
-    optimizer = build_optimizer(name, [weight])
+@pytest.mark.parametrize(("name", "shape"), CASES)
+def test_closure_gets_grad_even_inside_no_grad(name: str, shape: tuple[int, ...], ready_optimizer: Build) -> None:
+    weight = torch.ones(shape, requires_grad=True)
+    optimizer = ready_optimizer(name, [weight])
     assert isinstance(optimizer, ScratchOptimizer)
 
     def closure() -> torch.Tensor:
@@ -81,14 +91,14 @@ def test_closure_gets_grad_even_inside_no_grad(name: str) -> None:
 
     with torch.no_grad():
         loss = optimizer.step(closure)
-    assert loss.item() == 3.0
-    assert not torch.equal(weight, torch.ones(3))
+    assert loss.item() == weight.numel()  # the loss of the weight before the step: a sum of ones
+    assert not torch.equal(weight, torch.ones(shape))
 
 
-@pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_torch_step_hooks_fire(name: str) -> None:
-    weight = torch.ones(3, requires_grad=True)
-    optimizer = build_optimizer(name, [weight])
+@pytest.mark.parametrize(("name", "shape"), CASES)
+def test_torch_step_hooks_fire(name: str, shape: tuple[int, ...], ready_optimizer: Build) -> None:
+    weight = torch.ones(shape, requires_grad=True)
+    optimizer = ready_optimizer(name, [weight])
     fired: list[str] = []
     optimizer.register_step_pre_hook(lambda opt, args, kwargs: fired.append("pre"))
     optimizer.register_step_post_hook(lambda opt, args, kwargs: fired.append("post"))
@@ -100,7 +110,7 @@ def test_torch_step_hooks_fire(name: str) -> None:
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Lightning's num_workers / logging hints
 @pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")  # lightning 2.6 vs newer torch pytree
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_lightning_trainer_changes_weights(name: str) -> None:
+def test_lightning_trainer_changes_weights(name: str, ready_optimizer: Build) -> None:
     pytest.importorskip("lightning")
     import lightning
 
@@ -116,7 +126,8 @@ def test_lightning_trainer_changes_weights(name: str) -> None:
             return nn.functional.mse_loss(self.layer(inputs), targets)
 
         def configure_optimizers(self) -> torch.optim.Optimizer:
-            return build_optimizer(name, self.parameters())
+            # muon: the weight matrix to Muon, the bias to AdamW; schedulefree_adamw: in train mode
+            return ready_optimizer(name, self.parameters())
 
     data = torch.utils.data.TensorDataset(torch.randn(40, 6), torch.randn(40, 2))
     loader = torch.utils.data.DataLoader(data, batch_size=8)
@@ -133,5 +144,6 @@ def test_lightning_trainer_changes_weights(name: str) -> None:
     )
     trainer.fit(module, loader)
     assert trainer.global_step == 5
+    to_eval(trainer.optimizers)  # schedulefree_adamw: the weights to evaluate are its average x
     for old, new in zip(before, module.parameters(), strict=True):
         assert not torch.equal(old, new.detach()), f"{name}: Lightning training left the weights unchanged"

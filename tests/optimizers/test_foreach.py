@@ -11,13 +11,20 @@ from typing import TYPE_CHECKING
 import pytest
 import torch
 
-from optimizers import OPTIMIZER_NAMES, SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop, build_optimizer, get_spec
+from optimizers import OPTIMIZER_NAMES, SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop, get_spec
 from optimizers._base import by_device_and_dtype, use_foreach
+from optimizers.adafactor import Adafactor
+from optimizers.adamax import Adamax
+from optimizers.lion import Lion
+from optimizers.radam import RAdam
+from optimizers.train_eval import to_eval, to_train
 
 if TYPE_CHECKING:
     from optimizers.conftest import Problem
 
-ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam]
+Build = Callable[..., torch.optim.Optimizer]  # the ready_optimizer fixture
+
+ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam, Lion, RAdam, Adamax, Adafactor]
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -64,20 +71,22 @@ def test_by_device_and_dtype_keeps_order_within_each_split() -> None:
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name: str) -> None:
-    """One group holding float32 and float64 tensors: the multi-tensor path splits it and still agrees exactly."""
+def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name: str, ready_optimizer: Build) -> None:
+    """One group holding float32 and float64 tensors: the multi-tensor path splits it and still agrees exactly (for
+    muon the tensors, all matrices, make its Muon group; schedulefree_adamw is compared in eval mode)."""
     generator = torch.Generator().manual_seed(0)
     start = [torch.randn(3, 2, generator=generator, dtype=dtype) for dtype in (torch.float32, torch.float64)] * 2
     runs = []
     for foreach in (True, False):
         params = [p.clone().requires_grad_() for p in start]
-        optimizer = build_optimizer(name, params, foreach=foreach, lr=0.01)
+        optimizer = ready_optimizer(name, params, foreach=foreach, lr=0.01)
         for _ in range(20):
             optimizer.zero_grad()
             loss = sum(((p.double() - 1) ** 2).sum() * (i + 1) for i, p in enumerate(params))
             assert isinstance(loss, torch.Tensor)
             loss.backward()  # type: ignore[no-untyped-call]
             optimizer.step()
+        to_eval([optimizer])
         runs.append((params, optimizer))
     (multi_params, multi), (single_params, single) = runs
     for mine, theirs in zip(multi_params, single_params, strict=True):
@@ -88,15 +97,17 @@ def test_group_of_mixed_dtypes_matches_the_single_tensor_path(name: str) -> None
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_state_dict_saved_without_the_flag_loads(name: str, problem_factory: Callable[..., Problem]) -> None:
+def test_state_dict_saved_without_the_flag_loads(
+    name: str, problem_factory: Callable[..., Problem], ready_optimizer: Build
+) -> None:
     """Files saved before ``foreach`` existed lack the key; a loaded group gets torch's default, None."""
     problem = problem_factory(torch.float32)
-    optimizer = build_optimizer(name, problem.groups())
+    optimizer = ready_optimizer(name, problem.groups_for(name))
     problem.run(optimizer, 2)
     state_dict = optimizer.state_dict()
     for group in state_dict["param_groups"]:
         del group["foreach"]
-    resumed = build_optimizer(name, problem.groups(), foreach=False)
+    resumed = ready_optimizer(name, problem.groups_for(name), foreach=False)
     resumed.load_state_dict(state_dict)
     assert [group["foreach"] for group in resumed.param_groups] == [None, None]
     problem.run(resumed, 1, start=2)
@@ -110,17 +121,20 @@ def test_cuda_multi_tensor_path_matches_torch(
     problem_factory: Callable[..., Problem],
     reference_class: Callable[[type[torch.optim.Optimizer]], type[torch.optim.Optimizer]],
     check_same_run: Callable[..., None],
+    other_lr: Callable[[str, float], float],
 ) -> None:
-    """On CUDA the ``_foreach_`` ops are fused kernels, so agreement is to a tolerance; ``step`` stays on the CPU."""
+    """On CUDA the ``_foreach_`` ops are fused kernels, so agreement is to a tolerance; ``step`` stays on the CPU.
+    The second group runs at half the rate (prodigy's, frozen at 0: conftest.second_group_lr)."""
     spec = get_spec(name)
     kwargs = spec.defaults()
+    second = {"lr": other_lr(name, kwargs["lr"] / 2)}
     problem = problem_factory(torch.float64, device="cuda", bias_skips_every=3)
     reference_problem = problem.clone()
-    ours = spec.cls(problem.groups({"lr": kwargs["lr"] / 2}), **kwargs)
-    reference = reference_class(spec.cls)(
-        reference_problem.groups({"lr": kwargs["lr"] / 2}), **{**kwargs, "foreach": False}
-    )
+    ours = spec.cls(problem.groups_for(name, second), **kwargs)
+    reference = reference_class(spec.cls)(reference_problem.groups_for(name, second), **{**kwargs, "foreach": False})
+    to_train([ours, reference])
     problem.run(ours, 100)
     reference_problem.run(reference, 100)
+    to_eval([ours, reference])
     check_same_run(ours, problem.params, reference, reference_problem.params, rtol=1e-10, atol=1e-12)
     assert all(state["step"].device.type == "cpu" for state in ours.state.values() if "step" in state)

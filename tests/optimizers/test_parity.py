@@ -1,5 +1,7 @@
-"""Every optimizer against ``torch.optim``'s own (single-tensor code path) on the same random problem, through
-both of our paths (multi-tensor, the default, and ``foreach=False``), and our two paths against each other."""
+"""Every optimizer against ``torch.optim``'s own (single-tensor code path; for Lion, ``lion_pytorch.Lion``) on the
+same random problem, through both of our paths (multi-tensor, the default, and ``foreach=False``), and our two
+paths against each other; every registry name against its reference with its defaults and under a scheduler.
+Schedule-Free AdamW and Prodigy, option by option, are in ``test_schedulefree_prodigy.py``."""
 
 from __future__ import annotations
 
@@ -20,6 +22,12 @@ from optimizers import (
     RMSprop,
     get_spec,
 )
+from optimizers.adafactor import Adafactor
+from optimizers.adamax import Adamax
+from optimizers.lion import Lion
+from optimizers.muon import Muon
+from optimizers.radam import RAdam
+from optimizers.train_eval import to_eval, to_train
 from study.design.search_space import default_hyperparameters
 from study.schema import CONVENTIONS
 
@@ -65,7 +73,43 @@ CASES: list[tuple[type[torch.optim.Optimizer], dict[str, Any], dict[str, Any]]] 
     (NAdam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}, {}),
     (NAdam, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "momentum_decay": 0.01}, {}),
     (NAdam, {"lr": 0.01, "maximize": True}, {"momentum_decay": 0.0}),
+    # against lion_pytorch.Lion (conftest.LionReference adds torch's maximize and foreach)
+    (Lion, {"lr": 1e-3}, {}),
+    (Lion, {"lr": 1e-3, "betas": (0.95, 0.98), "weight_decay": 0.1}, {}),
+    (Lion, {"lr": 1e-3, "weight_decay": 0.01, "decoupled_weight_decay": True}, {}),
+    (Lion, {"lr": 1e-3, "decoupled_weight_decay": True}, {"weight_decay": 0.02}),
+    (Lion, {"lr": 1e-3, "weight_decay": 0.1, "maximize": True}, {"betas": (0.5, 0.9), "weight_decay": 0.0}),
+    (Lion, {"lr": 1e-3, "weight_decay": 0.01, "decoupled_weight_decay": True, "maximize": True}, {}),
+    # against torch.optim.Muon, on matrices only (see MATRICES_ONLY); every adjust_lr_fn with and without Nesterov
+    *[
+        (Muon, {"lr": 0.02, "nesterov": nesterov, "adjust_lr_fn": adjust, "weight_decay": 0.1 if nesterov else 0.0}, {})
+        for nesterov in (True, False)
+        for adjust in (None, "original", "match_rms_adamw", "spectral_unclamped")
+    ],
+    (Muon, {"lr": 0.02, "momentum": 0.0}, {}),
+    (Muon, {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01}, {"momentum": 0.5, "nesterov": False}),
+    (Muon, {"lr": 0.02, "ns_coefficients": (1.875, -1.25, 0.375), "ns_steps": 8, "eps": 1e-3}, {"ns_steps": 0}),
+    (Muon, {"lr": 0.02, "maximize": True}, {"adjust_lr_fn": "match_rms_adamw", "weight_decay": 0.0}),
+    # RAdam: momentum steps until step 6, then rectified; betas[1]=0.6 gives rho_inf = 4, a group that never adapts
+    (RAdam, {"lr": 0.01}, {}),
+    (RAdam, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}, {}),
+    (RAdam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True}, {}),
+    (RAdam, {"lr": 0.01, "maximize": True}, {"betas": (0.5, 0.9), "eps": 1e-4}),
+    (RAdam, {"lr": 0.01, "weight_decay": 0.05, "maximize": True}, {"betas": (0.9, 0.6)}),
+    (RAdam, {"lr": 0.01, "weight_decay": 0.1, "decoupled_weight_decay": True, "maximize": True}, {"weight_decay": 0.0}),
+    (Adamax, {"lr": 0.01}, {}),
+    (Adamax, {"lr": 0.01, "betas": (0.8, 0.99), "eps": 1e-6, "weight_decay": 0.1}, {}),
+    (Adamax, {"lr": 0.01, "maximize": True}, {"betas": (0.5, 0.9), "eps": 0.0}),
+    (Adamax, {"lr": 0.01, "weight_decay": 0.1, "maximize": True}, {"weight_decay": 0.0}),
+    # Adafactor: w1, w2 factored, b1 and unused not; lr=0.2 reaches rho_t = 1/sqrt(t) from step 26, d=10 never clips
+    (Adafactor, {"lr": 0.01}, {}),
+    (Adafactor, {"lr": 0.2}, {}),
+    (Adafactor, {"lr": 0.05, "beta2_decay": -0.5, "d": 1.5}, {}),
+    (Adafactor, {"lr": 0.01, "eps": (1e-3, 1e-2), "weight_decay": 0.1}, {}),
+    (Adafactor, {"lr": 0.01, "maximize": True}, {"beta2_decay": 0.0, "d": 10.0}),
+    (Adafactor, {"lr": 0.01, "weight_decay": 0.1, "maximize": True}, {"eps": (None, 1e-4), "weight_decay": 0.0}),
 ]
+MATRICES_ONLY = {Muon}  # refuse 1-D parameters: their problem holds b1 as a (1, 4) row and unused as (3, 1)
 PRECISIONS = [
     pytest.param(torch.float64, 100, 1e-10, id="float64-100steps"),
     pytest.param(torch.float32, 50, 1e-5, id="float32-50steps"),
@@ -89,7 +133,7 @@ def _run_both(
     problem_factory: Callable[..., Problem],
     reference_class: ReferenceClass,
 ) -> tuple[Problem, torch.optim.Optimizer, list[Any], Problem, torch.optim.Optimizer, list[Any]]:
-    problem = problem_factory(dtype, sign=-1.0 if kwargs.get("maximize") else 1.0)
+    problem = problem_factory(dtype, sign=-1.0 if kwargs.get("maximize") else 1.0, matrices_only=cls in MATRICES_ONLY)
     reference_problem = problem.clone()
     group2 = {"lr": kwargs["lr"] / 2, **second}
     # the classes take hyperparameter keywords, which Optimizer's own constructor does not declare
@@ -135,7 +179,12 @@ def test_multi_tensor_path_equals_single_tensor_path(
 ) -> None:
     """Our two paths agree to the last bit on the CPU (there ``torch._foreach_*`` ops run the per-tensor kernels),
     also when a group's tensors have counted different numbers of steps (``b1`` skips every third one)."""
-    problem = problem_factory(torch.float64, sign=-1.0 if kwargs.get("maximize") else 1.0, bias_skips_every=3)
+    problem = problem_factory(
+        torch.float64,
+        sign=-1.0 if kwargs.get("maximize") else 1.0,
+        bias_skips_every=3,
+        matrices_only=cls in MATRICES_ONLY,
+    )
     single_problem = problem.clone()
     group2 = {"lr": kwargs["lr"] / 2, **second}
     multi = cls(problem.groups(group2), foreach=True, **kwargs)
@@ -158,15 +207,19 @@ def test_registry_defaults_match_torch(
     reference_class: ReferenceClass,
     check_same_run: Callable[..., None],
 ) -> None:
-    """Each registry name, with each default set the study uses, against torch.optim built from the same kwargs."""
+    """Each registry name, with each default set the study uses, against its reference built from the same kwargs
+    (conftest.REFERENCE: torch.optim's class, a package's, or for muon torch's Muon and AdamW side by side), both in
+    train mode while stepping and compared in eval mode (schedulefree_adamw: at the average x)."""
     spec = get_spec(name)
     kwargs = default_hyperparameters(name, convention)
     problem = problem_factory(torch.float64)
     reference_problem = problem.clone()
-    ours = spec.cls(problem.groups(), **kwargs)
-    reference = reference_class(spec.cls)(reference_problem.groups(), **{**kwargs, "foreach": False})
+    ours = spec.cls(problem.groups_for(name), **kwargs)
+    reference = reference_class(spec.cls)(reference_problem.groups_for(name), **{**kwargs, "foreach": False})
+    to_train([ours, reference])
     problem.run(ours, 100)
     reference_problem.run(reference, 100)
+    to_eval([ours, reference])
     check_same_run(ours, problem.params, reference, reference_problem.params, rtol=1e-10)
 
 
@@ -176,21 +229,26 @@ def test_lr_scheduler_matches_torch(
     problem_factory: Callable[..., Problem],
     reference_class: ReferenceClass,
     check_same_run: Callable[..., None],
+    other_lr: Callable[[str, float], float],
 ) -> None:
-    """Schedulers write ``group["lr"]``; the optimizers must read it on every step."""
+    """Schedulers write ``group["lr"]``; the optimizers must read it on every step. The second group runs at a third
+    of the rate (prodigy's, frozen at 0: conftest.second_group_lr)."""
     spec = get_spec(name)
     kwargs = spec.defaults()
+    second = {"lr": other_lr(name, kwargs["lr"] / 3)}
     problem = problem_factory(torch.float64)
     reference_problem = problem.clone()
     optimizers = [
-        spec.cls(problem.groups({"lr": kwargs["lr"] / 3}), **kwargs),
-        reference_class(spec.cls)(reference_problem.groups({"lr": kwargs["lr"] / 3}), **{**kwargs, "foreach": False}),
+        spec.cls(problem.groups_for(name, second), **kwargs),
+        reference_class(spec.cls)(reference_problem.groups_for(name, second), **{**kwargs, "foreach": False}),
     ]
+    to_train(optimizers)
     schedulers = [torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5) for opt in optimizers]
     for step in range(30):
         for prob, opt, scheduler in zip((problem, reference_problem), optimizers, schedulers, strict=True):
             prob.run(opt, 1, start=step)
             scheduler.step()
+    to_eval(optimizers)
     assert optimizers[0].param_groups[0]["lr"] == kwargs["lr"] * 0.5**6
     check_same_run(optimizers[0], problem.params, optimizers[1], reference_problem.params, rtol=1e-10)
 

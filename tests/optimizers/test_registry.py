@@ -6,9 +6,13 @@ import ast
 import dataclasses
 import importlib
 import inspect
+from collections.abc import Callable
 from typing import Any
 
+import lion_pytorch
+import prodigyopt
 import pytest
+import schedulefree
 import torch
 
 import optimizers
@@ -17,17 +21,41 @@ from optimizers import (
     REGISTRY,
     SGD,
     Adadelta,
+    Adafactor,
     Adagrad,
     Adam,
+    Adamax,
     AdamW,
+    AdamWScheduleFree,
+    Lion,
+    MuonWithAdamW,
     NAdam,
     OptimizerSpec,
+    Prodigy,
+    RAdam,
     RMSprop,
     build_optimizer,
     get_spec,
 )
 
-EXPECTED_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adadelta", "adam", "adamw", "nadam")
+EXPECTED_NAMES = (
+    "sgd",
+    "momentum",
+    "nesterov",
+    "adagrad",
+    "rmsprop",
+    "adadelta",
+    "adam",
+    "adamw",
+    "nadam",
+    "radam",
+    "adamax",
+    "adafactor",
+    "lion",
+    "muon",
+    "schedulefree_adamw",
+    "prodigy",
+)
 
 
 def test_names_and_order() -> None:
@@ -48,6 +76,13 @@ def test_classes() -> None:
         "adam": Adam,
         "adamw": AdamW,
         "nadam": NAdam,
+        "radam": RAdam,
+        "adamax": Adamax,
+        "adafactor": Adafactor,
+        "lion": Lion,
+        "muon": MuonWithAdamW,
+        "schedulefree_adamw": AdamWScheduleFree,
+        "prodigy": Prodigy,
     }
 
 
@@ -59,16 +94,48 @@ def test_defaults_name_every_constructor_kwarg(name: str) -> None:
     assert spec.description and "\n" not in spec.description
 
 
+def _signature_defaults(function: Callable[..., Any]) -> dict[str, Any]:
+    parameters = inspect.signature(function).parameters.values()
+    return {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+
+
+# The implementation each class's defaults must be: torch.optim's class of the same name, or the package named here.
+REFERENCES: dict[str, Callable[..., Any]] = {
+    "lion": lion_pytorch.Lion,
+    "schedulefree_adamw": schedulefree.AdamWScheduleFree,
+    "prodigy": prodigyopt.Prodigy,
+}
+# torch's flags with the defaults every torch.optim class gives them: ours where a reference lacks the flag
+# (lion_pytorch and prodigyopt have neither, torch.optim.Muon neither).
+TORCH_FLAGS = {"maximize": False, "foreach": None}
+# schedulefree's foreach=True always takes its multi-tensor path; ours keeps torch's None, which takes the same path
+# for CPU and CUDA tensors (optimizers._base.use_foreach) and the single-tensor one where _foreach ops may not run.
+DIFFERENT_DEFAULTS = {("schedulefree_adamw", "foreach")}
+ADAMW_SIDE = ("lr", "betas", "eps", "weight_decay")  # MuonWithAdamW's adamw_* keywords, without the prefix
+
+
+def _reference_defaults(name: str) -> dict[str, Any]:
+    cls = get_spec(name).cls
+    if cls is MuonWithAdamW:
+        # no library has the hybrid: its Muon keywords are torch.optim.Muon's, its adamw_* ones torch.optim.AdamW's
+        adamw = _signature_defaults(torch.optim.AdamW)
+        return {**_signature_defaults(torch.optim.Muon), **{f"adamw_{key}": adamw[key] for key in ADAMW_SIDE}}
+    return _signature_defaults(REFERENCES.get(name) or getattr(torch.optim, cls.__name__))
+
+
 @pytest.mark.parametrize("name", [name for name in OPTIMIZER_NAMES if name not in ("momentum", "nesterov")])
 def test_defaults_are_the_constructor_defaults(name: str) -> None:
-    """Ours and torch.optim's constructors share their defaults, and a plain name builds exactly those.
+    """Ours and the reference implementation's constructors share their defaults, and a plain name builds exactly
+    those.
 
     ``momentum`` and ``nesterov`` are excluded: both libraries default to no momentum."""
     spec = get_spec(name)
     parameters = inspect.signature(spec.cls).parameters
-    reference = inspect.signature(getattr(torch.optim, spec.cls.__name__)).parameters
+    reference = _reference_defaults(name)
     for key, value in spec.defaults().items():
-        assert value == parameters[key].default == reference[key].default, key
+        assert value == parameters[key].default, key
+        if (name, key) not in DIFFERENT_DEFAULTS:
+            assert value == (reference[key] if key in reference else TORCH_FLAGS[key]), key
 
 
 def test_sgd_family_defaults() -> None:
@@ -93,22 +160,36 @@ def test_defaults_returns_a_fresh_dict() -> None:
 
 
 def test_unknown_name() -> None:
-    message = "unknown optimizer 'adamax'; accepted: " + ", ".join(EXPECTED_NAMES)
+    message = "unknown optimizer 'lamb'; accepted: " + ", ".join(EXPECTED_NAMES)
     with pytest.raises(ValueError) as raised:
-        get_spec("adamax")
+        get_spec("lamb")
     assert str(raised.value) == message
     with pytest.raises(ValueError, match="unknown optimizer"):
         build_optimizer("Adam", [torch.zeros(1, requires_grad=True)])
 
 
 @pytest.mark.parametrize("name", OPTIMIZER_NAMES)
-def test_build_uses_the_defaults(name: str) -> None:
+def test_build_uses_the_defaults(name: str, ready_optimizer: Callable[..., torch.optim.Optimizer]) -> None:
+    """Every group holds every default; muon's hybrid gets a matrix for its Muon group and a vector for its AdamW
+    group (conftest.registry_params), and each of its groups holds its own rule's values only."""
     spec = get_spec(name)
-    optimizer = build_optimizer(name, [torch.zeros(2, requires_grad=True)])
+    optimizer = ready_optimizer(name, [torch.zeros(2, 2, requires_grad=True), torch.zeros(2, requires_grad=True)])
     assert type(optimizer) is spec.cls
-    group = optimizer.param_groups[0]
-    for key, value in spec.defaults().items():
-        assert group[key] == value, key
+    defaults = spec.defaults()
+    side = {f"adamw_{key}" for key in ADAMW_SIDE}
+    if spec.cls is MuonWithAdamW:
+        assert [group["use_muon"] for group in optimizer.param_groups] == [True, False]
+    for group in optimizer.param_groups:
+        expected = defaults
+        if spec.cls is MuonWithAdamW:
+            if group["use_muon"]:
+                expected = {key: value for key, value in defaults.items() if key not in side}
+            else:  # AdamW's values under AdamW's names: lr is adamw_lr
+                kept = {*side, *TORCH_FLAGS}
+                expected = {key.removeprefix("adamw_"): value for key, value in defaults.items() if key in kept}
+            assert set(group) == {"params", "use_muon", *expected}
+        for key, value in expected.items():
+            assert group[key] == value, key
 
 
 def test_build_applies_overrides() -> None:
@@ -155,6 +236,14 @@ MODULES = [
     "optimizers.adam",
     "optimizers.adamw",
     "optimizers.nadam",
+    "optimizers.radam",
+    "optimizers.adamax",
+    "optimizers.adafactor",
+    "optimizers.lion",
+    "optimizers.muon",
+    "optimizers.schedulefree_adamw",
+    "optimizers.prodigy",
+    "optimizers.train_eval",
     "study.bench.optimizer_step",
 ]
 
@@ -176,6 +265,14 @@ def test_package_exports() -> None:
         "Adam",
         "AdamW",
         "NAdam",
+        "RAdam",
+        "Adamax",
+        "Adafactor",
+        "Lion",
+        "Muon",
+        "MuonWithAdamW",
+        "AdamWScheduleFree",
+        "Prodigy",
         "OptimizerSpec",
         "REGISTRY",
         "OPTIMIZER_NAMES",

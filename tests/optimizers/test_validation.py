@@ -10,10 +10,14 @@ import pytest
 import torch
 
 from optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
+from optimizers.adafactor import Adafactor
+from optimizers.adamax import Adamax
+from optimizers.lion import Lion
+from optimizers.radam import RAdam
 
-ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam]
-WITH_EPS = [Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam]
-WITH_BETAS = [Adam, AdamW, NAdam]
+ALL = [SGD, Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam, Lion, RAdam, Adamax, Adafactor]
+WITH_EPS = [Adagrad, RMSprop, Adadelta, Adam, AdamW, NAdam, RAdam, Adamax]  # Adafactor's eps is a pair
+WITH_BETAS = [Adam, AdamW, NAdam, Lion, RAdam, Adamax]
 
 # (class, kwargs, text the message must contain)
 INVALID: list[tuple[type[torch.optim.Optimizer], dict[str, Any], str]] = [
@@ -51,6 +55,17 @@ INVALID: list[tuple[type[torch.optim.Optimizer], dict[str, Any], str]] = [
     (Adam, {"decoupled_weight_decay": None}, "decoupled_weight_decay"),
     (NAdam, {"momentum_decay": -4e-3}, "momentum_decay"),
     (NAdam, {"decoupled_weight_decay": 1}, "decoupled_weight_decay"),
+    (RAdam, {"decoupled_weight_decay": "yes"}, "decoupled_weight_decay"),
+    (Adafactor, {"beta2_decay": 0.1}, "beta2_decay"),
+    (Adafactor, {"beta2_decay": -math.inf}, "beta2_decay"),
+    (Adafactor, {"eps": 1e-3}, "eps"),
+    (Adafactor, {"eps": (None, 1e-3, 1e-3)}, "eps"),
+    (Adafactor, {"eps": (-1e-30, 1e-3)}, "eps[0]"),
+    (Adafactor, {"eps": ("1e-30", 1e-3)}, "eps[0]"),
+    (Adafactor, {"eps": (None, -1e-3)}, "eps[1]"),
+    (Adafactor, {"eps": (None, None)}, "eps[1]"),
+    (Adafactor, {"d": 0.5}, "Invalid d value"),
+    (Adafactor, {"d": math.inf}, "Invalid d value"),
 ]
 
 VALID_EDGES: list[tuple[type[torch.optim.Optimizer], dict[str, Any]]] = [
@@ -66,6 +81,12 @@ VALID_EDGES: list[tuple[type[torch.optim.Optimizer], dict[str, Any]]] = [
     (Adadelta, {"rho": 0.0}),
     (Adadelta, {"rho": 1.0}),
     (NAdam, {"momentum_decay": 0.0}),
+    (RAdam, {"betas": (0.9, 0.6)}),
+    (Adafactor, {"eps": (0.0, 0.0)}),
+    (Adafactor, {"eps": [1e-30, 1e-3]}),
+    (Adafactor, {"beta2_decay": 0.0}),
+    (Adafactor, {"d": 1.0, "weight_decay": 0.5}),
+    (Lion, {"lr": 0.0, "decoupled_weight_decay": True}),
 ]
 
 

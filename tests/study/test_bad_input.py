@@ -22,7 +22,7 @@ from study.run import main
 # TOML file holding the case's TOML text (see TOML), "{folder}" for an existing folder, "{readonly}" for a
 # folder this user cannot write to.
 CASES: dict[str, tuple[list[str], str]] = {
-    "unknown optimizer": (["--optimizers", "adam,lion"], "--optimizers"),
+    "unknown optimizer": (["--optimizers", "adam,lamb"], "--optimizers"),
     "empty optimizer list": (["--optimizers", ""], "--optimizers"),
     "optimizer twice": (["--optimizers", "adam,adam"], "--optimizers"),
     "zero trials": (["--n-trials", "0"], "--n-trials"),
@@ -41,7 +41,7 @@ CASES: dict[str, tuple[list[str], str]] = {
     "lr range without colon": (["--lr-range", "adam=1e-3"], "--lr-range"),
     "lr range not numbers": (["--lr-range", "adam=a:b"], "--lr-range"),
     "lr range from zero": (["--lr-range", "adam=0:1"], "--lr-range"),
-    "lr range of unknown optimizer": (["--lr-range", "lion=1e-5:1e-2"], "--lr-range"),
+    "lr range of unknown optimizer": (["--lr-range", "lamb=1e-5:1e-2"], "--lr-range"),
     "lr range given twice": (["--lr-range", "adam=1e-5:1e-2", "--lr-range", "adam=1e-4:1e-3"], "--lr-range"),
     "lr range of an optimizer not compared": (["--optimizers", "sgd", "--lr-range", "adam=1e-5:1e-2"], "--lr-range"),
     "fixed value of an optimizer not compared": (
@@ -123,6 +123,21 @@ CASES: dict[str, tuple[list[str], str]] = {
     "data folder empty": (["--data-dir", "{folder}"], "--data-dir"),
     "a corrupt MNIST file": (["--data-dir", "{corrupt}"], "--data-dir"),
     "cifar10 offline": (["--dataset", "cifar10", "--data-dir", "{folder}"], "--data-dir"),
+    "unknown schedule": (["--schedule", "step"], "--schedule"),
+    "warm-up of every step": (["--warmup", "1"], "--warmup"),
+    "negative warm-up": (["--warmup", "-0.1"], "--warmup"),
+    "warm-up in words": (["--warmup", "some"], "--warmup"),
+    "schedule for schedule-free AdamW": (
+        ["--optimizers", "adam,schedulefree_adamw", "--schedule", "cosine"],
+        "--schedule",
+    ),
+    "warm-up for schedule-free AdamW": (["--optimizers", "schedulefree_adamw", "--warmup", "0.1"], "--warmup"),
+    "searched schedule for schedule-free AdamW": (
+        ["--optimizers", "schedulefree_adamw", "--search-schedule"],
+        "--search-schedule",
+    ),
+    "stacked trials of Muon": (["--optimizers", "adam,muon", "--fuse", "2"], "--fuse"),
+    "lr range of Muon's AdamW side": (["--lr-range", "adamw_lr_muon=1e-4:1e-2"], "--lr-range"),
 }
 TOML = {
     "config file not TOML": "n_trials = = 3\n",

@@ -135,9 +135,10 @@ def test_the_report_is_written_at_the_end_and_logged_to_the_parent_run(
     monkeypatch.chdir(tiny.tmp)  # reports/ is relative to the working directory
     args = [a for a in tiny.args(**{"--n-trials": "2"}) if a != "--no-report"]
     assert main(args) == 0
-    report = tiny.tmp / "reports" / "tiny" / "report.md"
+    (folder,) = (tiny.tmp / "reports").glob("tiny-*")  # one folder, named by the study and its stores
+    report = folder / "report.md"
     assert report.exists() and "adam" in report.read_text()
-    assert (tiny.tmp / "reports" / "tiny" / "trials.csv").exists()
+    assert (folder / "trials.csv").exists()
     parent, _ = tiny.runs()
     from mlflow import MlflowClient
 

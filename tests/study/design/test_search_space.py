@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from optimizers import OPTIMIZER_NAMES, get_spec
+from optimizers.stacked import STACKED_NAMES
 from study.design.search_space import KERAS_DEFAULTS, LR_RANGES, default_hyperparameters
-from study.schema import CONVENTIONS, SEARCHABLE
+from study.schema import CONVENTIONS, SEARCHABLE, STACKABLE
 
 
 def test_every_registry_optimizer_is_searchable() -> None:
     assert SEARCHABLE == OPTIMIZER_NAMES
+    assert STACKABLE == STACKED_NAMES  # --fuse refuses the others before torch is imported
     assert tuple(KERAS_DEFAULTS) == OPTIMIZER_NAMES
     assert CONVENTIONS == ("torch", "keras")
 

@@ -10,6 +10,9 @@ path, without training a network. Three studies share the stores, one per protoc
 - ``tune`` (tuned): sub-studies ``tune.adam``, ``tune.sgd``, ``tune.rmsprop`` (3 trials each, 2 epochs) and
   ``tune.final`` (seeds 0, 1, 2 each with a test accuracy); adam beats sgd clearly and rmsprop within the noise.
   No study is named plain ``tune``: the tuned protocol may keep only sub-studies.
+
+A study given a ``StudyConfig`` is recorded as the runner records it: its definition on every Optuna study, the
+configuration as the parent run's ``config.*`` params, and the trials' data settings in their runs' params.
 """
 
 from __future__ import annotations
@@ -26,9 +29,21 @@ from mlflow.entities import Metric, Param
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState
 
+from study.config import StudyConfig
+from study.config.definition import definition, flatten_params
 from study.design.search_space import LR_RANGES
 from study.records.stores import open_storage
 from study.report.build import write_report
+from study.schema import (
+    CONFIG_PARAM_PREFIX,
+    DATASET,
+    DEFAULTS,
+    DEFINITION_ATTR,
+    MAX_EPOCHS,
+    TRAIN_SAMPLES,
+    VALIDATE_ON_TEST,
+)
+from study.workers.export import MODEL_ARTIFACT
 
 EXPERIMENT = "tests"
 DEVICE = "Test CPU (2 cores)"
@@ -80,16 +95,53 @@ class Stores:
             self.parents[name] = run.info.run_id
         return self.parents[name]
 
-    def add_study(self, name: str, parent_name: str, protocol: str, specs: list[Spec]) -> optuna.Study:
+    def add_study(
+        self,
+        name: str,
+        parent_name: str,
+        protocol: str,
+        specs: list[Spec],
+        config: StudyConfig | None = None,
+        train_samples: int = 512,
+    ) -> optuna.Study:
+        """``config``: record the study as the runner does (its definition, the parent's config.* params, the
+        trials' data settings, ``train_samples`` images each), else the fixed settings of the session's studies."""
         study = optuna.create_study(study_name=name, storage=self.storage, direction="maximize")
         study.set_user_attr("protocol", protocol)
-        parent_id = self.parent(parent_name)
+        recorded = None if config is None else flatten_params(config.to_dict(), CONFIG_PARAM_PREFIX)
+        parent_id = self.parent(parent_name, recorded)
         study.set_user_attr("mlflow_parent_run_id", parent_id)
+        settings: dict[str, str] = {}
+        if config is not None:
+            study.set_user_attr(DEFINITION_ATTR, definition(config))
+            settings = {
+                DATASET: config.dataset,
+                TRAIN_SAMPLES: str(train_samples),
+                VALIDATE_ON_TEST: str(config.validate_on_test),
+                DEFAULTS: config.defaults,
+                MAX_EPOCHS: str(config.max_epochs),
+            }
         for number, spec in enumerate(specs):
-            self._add_trial(study, name, number, spec, parent_id)
+            self._add_trial(study, name, number, spec, parent_id, settings)
         return study
 
-    def _add_trial(self, study: optuna.Study, name: str, number: int, spec: Spec, parent_id: str) -> None:
+    def add_trials(self, name: str, parent_name: str, specs: list[Spec]) -> None:
+        """More trials in an existing study (a study continued), numbered after its last one."""
+        study = optuna.load_study(study_name=name, storage=self.storage)
+        first = len(study.trials)
+        for number, spec in enumerate(specs, start=first):
+            self._add_trial(study, name, number, spec, self.parents[parent_name], {})
+
+    def log_model(self, run_id: str) -> None:
+        """An MLflow model folder in a trial's run, where the runner's export logs it (its MLmodel file marks it)."""
+        folder = self.root / "model-artifact" / run_id / MODEL_ARTIFACT
+        folder.mkdir(parents=True)
+        (folder / "MLmodel").write_text("flavors: {}\n")
+        self.client.log_artifacts(run_id, str(folder), MODEL_ARTIFACT)
+
+    def _add_trial(
+        self, study: optuna.Study, name: str, number: int, spec: Spec, parent_id: str, settings: dict[str, str]
+    ) -> None:
         accs = curve(spec.top, spec.epochs, spec.seed + number)
         # a fixed configuration runs the same seeds for every optimizer (paired), a searched trial a fresh one
         seed = spec.seed if spec.role else spec.seed + number
@@ -116,6 +168,7 @@ class Stores:
             "validate_on_test": str(spec.role == "seed"),
             "defaults": "keras" if spec.role == "seed" else "torch",
             "seed": str(seed),
+            **settings,
         }
         if spec.optimizer == "momentum":
             params["opt.momentum"] = "0.9"
@@ -161,7 +214,7 @@ class Stores:
             distributions = {
                 "optimizer": CategoricalDistribution([spec.optimizer]),
                 f"lr_{spec.optimizer}": FloatDistribution(low, high, log=True),
-                "batch_size": CategoricalDistribution([32, 64]),
+                "batch_size": CategoricalDistribution(sorted({32, 64, spec.batch_size})),
             }
         study.add_trial(
             optuna.trial.create_trial(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 from scipy import stats
@@ -62,13 +63,18 @@ def test_milestones_come_from_final_metrics_else_from_curves() -> None:
     assert seconds_to(derived, 0.99) == (None, None)
 
 
-def test_spread_is_mean_std_and_a_t_interval() -> None:
+def test_spread_is_mean_std_and_a_t_interval_on_the_logit_scale() -> None:
     values = [0.990, 0.992, 0.994]
     s = spread("adam", values)
     assert s.n == 3 and s.mean == pytest.approx(0.992) and s.std == pytest.approx(0.002)
-    half = stats.t.ppf(0.975, 2) * 0.002 / math.sqrt(3)
-    assert (s.ci_low, s.ci_high) == pytest.approx((0.992 - half, 0.992 + half))
-    assert spread("sgd", [0.9]).std is None
+    logits = [math.log(v / (1 - v)) for v in values]
+    center, sd = statistics.fmean(logits), statistics.stdev(logits)
+    half = stats.t.ppf(0.975, 2) * sd / math.sqrt(3)
+    expit = [1 / (1 + math.exp(-x)) for x in (center - half, center + half)]
+    assert (s.ci_low, s.ci_high) == pytest.approx(expit)
+    assert s.ci_low is not None and s.ci_high is not None and s.ci_low < s.mean < s.ci_high < 1
+    one = spread("sgd", [0.9])
+    assert one.std is None and one.ci_low is None and one.ci_high is None
 
 
 def test_holm_adjusts_step_down_and_stays_monotone() -> None:

@@ -13,6 +13,7 @@ from study.report.analysis import analyse
 from study.report.power import MAX_SEEDS, paired_t_power, pairs_needed, seeds_needed, seeds_sentence
 from study.report.records import StudyData, TrialRecord
 from study.report.stats import (
+    NO_TEST,
     PAIRED_T,
     WELCH_T,
     WILCOXON_MIN_PAIRS,
@@ -142,13 +143,27 @@ def test_rendered_sentences() -> None:
     assert "paired t-test" in note and "Wilcoxon signed-rank" in note and "Welch" not in note
 
 
-def test_one_seed_cannot_be_tested() -> None:
+def test_one_seed_cannot_be_tested_and_names_no_test() -> None:
+    """The same seed 0 for both: paired by design, and with one seed no test at all (not "Welch t not tested")."""
     (c,) = compare_to_best({"adam": {0: 0.99}, "sgd": {0: 0.97}})
-    assert c.p is None and not c.significant
+    assert c.test == NO_TEST and c.p is None and not c.significant and c.n_pairs == 1
     assert sentence(c) == (
-        "adam vs sgd: +2.00 pp, Welch t not tested (needs at least 2 seeds each; fewer than 2 seeds shared), "
-        "1 seed each."
+        "adam vs sgd: +2.00 pp, not tested (one seed each: no test is possible with one seed), 1 seed shared."
     )
+    note = method_note([c])
+    assert "Every optimizer ran one seed: no test is possible with one seed" in note and "on the same seed" in note
+    assert "Welch" not in note and "paired t-test" not in note and "Holm" not in note
+    assert seeds_sentence(seeds_needed(c)) == (
+        "Seeds needed to separate adam from sgd: cannot be estimated (with one seed the spread of the per-seed "
+        "differences is unknown)."
+    )
+    # one seed on one side only, among other seeds: still no test, and the other side's seeds are not "not shared"
+    (lone,) = compare_to_best({"adam": {0: 0.99, 1: 0.98, 2: 0.985}, "sgd": {0: 0.97}})
+    assert lone.test == NO_TEST and lone.why_untested == "sgd has one seed: no test is possible with one seed"
+    assert "no test is possible with one seed on a side" in method_note([lone])
+    # unshared single seeds: the difference of the means, still no test
+    (apart,) = compare_to_best({"adam": {0: 0.99}, "sgd": {7: 0.97}})
+    assert apart.test == NO_TEST and apart.n_pairs == 0 and sentence(apart).endswith(", 1 seed each.")
 
 
 def test_summary_sentence_separates_better_tied_and_untested() -> None:
@@ -158,7 +173,9 @@ def test_summary_sentence_separates_better_tied_and_untested() -> None:
         "adam cannot be told apart from rmsprop with these seeds."
     )
     single = compare_to_best({"adam": {0: 0.99}, "sgd": {0: 0.97}})
-    assert summary_sentence(single) == "Holm-corrected at 5%: sgd could not be tested (rerun with --seeds 3 or more)."
+    assert summary_sentence(single) == (
+        "Not tested: no test is possible with one seed (sgd against adam; rerun with --seeds 3 or more)."
+    )
     assert summary_sentence([]) == "Fewer than two optimizers have results: nothing to compare."
 
 

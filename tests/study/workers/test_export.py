@@ -32,7 +32,7 @@ def test_best_toml_retrains_the_best_trial_exactly_and_its_weights_load(
     assert main(args) == 0
     study = tiny.load()
     best = max((t for t in study.trials if t.value is not None), key=_value)
-    folder = tiny.tmp / "reports" / "tiny"
+    (folder,) = (tiny.tmp / "reports").glob("tiny-*")  # one folder, named by the study and its stores
     exported = tomllib.loads((folder / "best.toml").read_text())
     assert exported["protocol"] == "seed" and exported["optimizers"] == [best.params["optimizer"]]
     assert exported["seed"] == best.user_attrs["seed"] and exported["batch_sizes"] == [best.params["batch_size"]]

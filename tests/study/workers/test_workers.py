@@ -247,13 +247,14 @@ def _rss_mib() -> float:
 def test_a_worker_does_not_grow_with_the_trials_it_runs(tiny: TinyStudy) -> None:
     """100 tiny trials in one worker: resident memory grows by less than 1 MiB a trial after the first 20."""
     from study.config.cli import parse_config
+    from study.design.tasks import load_task
     from study.workers.interrupts import Interrupts
-    from study.workers.session import check_config, join, load_data
+    from study.workers.session import check_config, join
     from study.workers.worker import Worker
 
     config = parse_config(tiny.args(**{"--n-trials": "100", "--train-size": "64", "--pruner": "none"}))
     device = check_config(config)
-    data = load_data(config, device)
+    task = load_task(config, device)
     session = join(config, log=lambda line: None)
     rss: list[float] = []
 
@@ -269,7 +270,7 @@ def test_a_worker_does_not_grow_with_the_trials_it_runs(tiny: TinyStudy) -> None
 
     interrupts = Interrupts().install()
     try:
-        worker = Worker(session.parts, session.studies, session.tracker, data, device, Sampled(), interrupts, 10.0)
+        worker = Worker(session.parts, session.studies, session.tracker, task, device, Sampled(), interrupts, 10.0)
         assert worker.run().trials == 100
     finally:
         interrupts.restore()
