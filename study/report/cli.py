@@ -7,7 +7,6 @@ from collections.abc import Sequence
 
 from study.config import ConfigError, StudyConfig
 from study.config.cli import OneLineParser, add_store_options, parse_reader_args
-from study.report.build import write_report
 from study.report.folder import report_folder
 from study.secrets import redact
 
@@ -35,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_reader_args(build_parser, argv)
     if args is None:
         return 2
+    from study.report.build import write_report  # matplotlib, Optuna, MLflow: after the options parse (--help at once)
+
     try:
         study = StudyConfig(
             study_name=args.study_name, storage=args.storage, tracking_uri=args.tracking_uri, experiment=args.experiment
