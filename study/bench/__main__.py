@@ -94,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 partial.write_text(json.dumps(result, indent=2, default=str))
         finally:
             arms.close()
+    result["keras_threads"] = {"intra_op": args.threads, **(context.keras_calibration or {})}
     result["load_end"] = load_average()
     result["seconds"] = time.perf_counter() - started
     result["over_spread"] = {name: result[name]["over_spread"] for name in only if result[name]["over_spread"]}

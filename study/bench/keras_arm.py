@@ -14,9 +14,9 @@ the benchmark writes to a ``.npz`` (``train``, ``val``) from the torch side. Two
   step and of each epoch's end with its validation accuracy. The benchmark reads them against the moment it started
   the process.
 
-TensorFlow gets the threads the torch arms get: ``--threads`` intra-op threads and one inter-op thread (its default
-inter-op pool, one thread a core, would run beside them and oversubscribe a small machine). ``--bf16`` (``"bf16":
-true``) sets Keras' ``mixed_bfloat16`` policy, the bf16 counterpart of Lightning's ``bf16-mixed``.
+TensorFlow gets the threads the torch arms get as ``--threads`` intra-op threads; ``--inter-op`` sets its inter-op
+pool (0: TensorFlow's own default), which the benchmark picks by measuring (``study.bench.suite``). ``--bf16``
+(``"bf16": true``) sets Keras' ``mixed_bfloat16`` policy, the bf16 counterpart of Lightning's ``bf16-mixed``.
 """
 
 from __future__ import annotations
@@ -58,14 +58,14 @@ def load_split(data_dir: str, split: str) -> tuple[np.ndarray, np.ndarray, np.nd
     return scaled(train), labels[train], scaled(val), labels[val]
 
 
-def _keras(threads: int, bf16: bool = False) -> Any:
+def _keras(threads: int, inter_op: int, bf16: bool = False) -> Any:
     """TensorFlow imported, its thread pools set (before any operation runs), and Keras' precision policy."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
     from tensorflow import keras
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(inter_op)  # 0: TensorFlow's own choice
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if bf16 else "float32")
     return keras
 
@@ -133,7 +133,7 @@ def throughput(
 
 
 def serve(args: argparse.Namespace, replies: TextIO) -> int:
-    keras = _keras(args.threads)
+    keras = _keras(args.threads, args.inter_op)
     import tensorflow as tf
 
     x, y, _, _ = load_split(args.data_dir, args.split)
@@ -174,7 +174,7 @@ def _epoch_ends(keras: Any, target: float | None) -> Any:
 
 
 def time_to_accuracy(args: argparse.Namespace, replies: TextIO) -> int:
-    keras = _keras(args.threads, args.bf16)
+    keras = _keras(args.threads, args.inter_op, args.bf16)
     x, y, x_val, y_val = load_split(args.data_dir, args.split)
     x, y = x[: args.train_size], y[: args.train_size]  # the study's --train-size: the first N of the split
     model = article_model(keras, args.seed, args.lr)
@@ -198,7 +198,8 @@ def main() -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("serve", "tta"):
         command = commands.add_parser(name)
-        command.add_argument("--threads", type=int, required=True)
+        command.add_argument("--threads", type=int, required=True, help="intra-op threads")
+        command.add_argument("--inter-op", type=int, default=0, help="inter-op threads (0: TensorFlow's default)")
         command.add_argument("--data-dir", required=True)
         command.add_argument("--split", required=True, help=".npz of the study's split indices (train, val)")
     tta = commands.choices["tta"]

@@ -317,6 +317,15 @@ def _isolation(result: Stats, names: Sequence[str]) -> list[str]:
     return lines
 
 
+def _keras_threads(threads: Stats) -> str:
+    text = f"{threads['intra_op']} intra-op"
+    if "chosen" not in threads:
+        return text
+    tried = "; ".join(f"{name} {_cell(stats)} samples/s" for name, stats in threads["samples_per_second"].items())
+    chosen = threads["chosen"] or "TensorFlow's default"
+    return f"{text}, inter-op {chosen}, the faster in a calibration at batch {threads['batch_size']}: {tried}"
+
+
 def render(result: Stats) -> str:
     m = result["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
@@ -340,8 +349,8 @@ def render(result: Stats) -> str:
         "## Benchmark (`python -m study.bench`)",
         f"- Machine: {m['cpu']}, {m['platform']}, Python {m['python']}; {versions}; CPU flags: "
         f"{' '.join(m['cpu_flags']) or 'unknown'}; Keras arms: {keras_text}",
-        f"- Threads per arm: {result['threads']} (TensorFlow: {result['threads']} intra-op, 1 inter-op); "
-        f"{plan['rounds']} interleaved rounds (BM-6: {plan['tta']['rounds']}); load average {start[0]:.2f} at start, "
+        f"- Threads per arm: {result['threads']} (TensorFlow: {_keras_threads(result['keras_threads'])}); "
+        f"interleaved rounds: {plan['rounds']} (BM-6: {plan['tta']['rounds']}); load average {start[0]:.2f} at start, "
         f"{end[0]:.2f} at end; {result['seconds'] / 60:.1f} min in all",
         *_isolation(result, names),
         spread,

@@ -34,6 +34,7 @@ FULL: dict[str, Any] = {
     "timed_steps": 500,  # BM-1: training steps timed per arm and measurement, after a warm-up epoch
     "plain_steps": 200,  # BM-1: steps the plain PyTorch loop times, after 10 warm-up steps
     "cross_checks": None,  # BM-1: the arms measured once more alone in a fresh process (None: every training arm)
+    "calibration_rounds": 2,  # measurements of each TensorFlow inter-op pool tried (suite.KERAS_INTER_OP)
     "trial": dict(batch_size=64, train_size=20000, epochs=1),  # BM-2
     "set": dict(train_size=10000, epochs=2, configs=CONFIGS),  # BM-3
     "workers_args": [  # BM-4
@@ -54,6 +55,7 @@ SMOKE: dict[str, Any] = {
     "timed_steps": 8,
     "plain_steps": 10,
     "cross_checks": ("ours f32", "keras f32"),  # the path once, not every arm
+    "calibration_rounds": 1,
     "trial": dict(batch_size=64, train_size=512, epochs=1),
     "set": dict(train_size=512, epochs=1, configs=CONFIGS[:2]),
     "workers_args": [

@@ -93,11 +93,14 @@ def raw_run(arms: Arms, threads: int, data_dir: str | None, batch_size: int, tra
     return Timeline(first_step - finished.started, finished.seconds, (), finished.check)
 
 
-def keras_run(arms: Arms, threads: int, data_dir: str, split: Path, settings: dict[str, Any], bf16: bool) -> Timeline:
+def keras_run(
+    arms: Arms, threads: int, inter_op: int, data_dir: str, split: Path, settings: dict[str, Any], bf16: bool
+) -> Timeline:
     """``keras_arm.py tta``: the article's Keras code trained on the study's split in a fresh TensorFlow process,
     validated after every epoch, stopped at the target. ``settings``: batch_size, epochs, lr, seed, target,
     train_size (None: the whole split)."""
-    command = [str(KERAS_PYTHON), str(KERAS_SCRIPT), "tta", "--threads", str(threads), "--data-dir", data_dir]
+    command = [str(KERAS_PYTHON), str(KERAS_SCRIPT), "tta", "--threads", str(threads), "--inter-op", str(inter_op)]
+    command += ["--data-dir", data_dir]
     command += ["--split", str(split), "--batch-size", str(settings["batch_size"]), "--epochs", str(settings["epochs"])]
     command += ["--lr", str(settings["lr"]), "--seed", str(settings["seed"]), "--target", str(settings["target"])]
     command += ["--train-size", str(settings["train_size"])] if settings["train_size"] else []

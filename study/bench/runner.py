@@ -98,8 +98,9 @@ class Arm:
         return cls([sys.executable, "-m", "study.bench.server", "--threads", str(threads)], torch_env(threads))
 
     @classmethod
-    def keras(cls, threads: int, data_dir: str, split: Path) -> Arm:
-        args = ["serve", "--threads", str(threads), "--data-dir", data_dir, "--split", str(split)]
+    def keras(cls, threads: int, data_dir: str, split: Path, inter_op: int) -> Arm:
+        args = ["serve", "--threads", str(threads), "--inter-op", str(inter_op), "--data-dir", data_dir]
+        args += ["--split", str(split)]
         return cls([str(KERAS_PYTHON), str(KERAS_SCRIPT), *args])
 
     @property

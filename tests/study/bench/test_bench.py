@@ -32,8 +32,9 @@ def test_the_benchmark_smoke_run_reports_every_benchmark(tmp_path: Path) -> None
     assert bm1["ours f32 bs 64"]["extra"][0]["timed_steps"] >= 8  # what the trial logged, epochs 2 and later
     if keras_skip_reason():  # CI has no .venv-keras: the Keras arms are skipped, and say why
         assert ".venv-keras" in data["BM-1"]["skipped"]["keras"] and "keras f32 bs 64" not in bm1
-    else:
+    else:  # TensorFlow's inter-op pool picked by measuring both candidates
         assert bm1["keras f32 bs 64"]["median"] > 0 and bm1["keras f32 bs 64"]["alone"] > 0
+        assert data["keras_threads"]["chosen"] in (0, 1) and len(data["keras_threads"]["samples_per_second"]) == 2
     bm2 = data["BM-2"]["series"]
     assert bm2["study trial ms/step"]["median"] > 0 and bm2["raw loop ms/step"]["median"] > 0
     assert (
