@@ -33,9 +33,9 @@ from torch import nn
 
 from models.classifier import ImageClassifier, OptimizerFactory, SchedulerFactory
 from models.cnn import ArticleCNN
+from models.train_eval_switch import TrainEvalSwitch
 from optimizers.muon import MuonSplit, MuonWithAdamW, muon_adamw_param_groups
 from optimizers.registry import build_optimizer, get_spec
-from optimizers.train_eval import to_eval, to_train
 from study.schema import (
     ACCURACY,
     CONSTANT_SCHEDULE,
@@ -70,7 +70,6 @@ __all__ = [
     "ModelBuilder",
     "TrialData",
     "TrialResult",
-    "TrainEvalSwitch",
     "TrialSpec",
     "article_cnn",
     "output_layer",
@@ -79,7 +78,6 @@ __all__ = [
     "interrupts_as_keyboard_interrupt",
     "lean_trainer",
     "quiet_lightning",
-    "recompute_batch_norm",
     "stop_reason",
     "train",
 ]
@@ -227,65 +225,6 @@ class _EpochWatch(FitClock):
         self.stop_reason = stop_reason(record, self.num_classes, self.on_epoch)
         if self.stop_reason:
             trainer.should_stop = True
-
-
-RECOMPUTE_BATCHES = 50  # as schedulefree's README: BatchNorm statistics recomputed over 50 training batches
-_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-
-
-class TrainEvalSwitch(L.Callback):
-    """Moves an optimizer with a train/eval switch (Schedule-Free AdamW) between its training point and the point
-    it evaluates, at the hooks ``optimizers.train_eval`` names: train before every batch, evaluate at validation,
-    test, prediction and the end of the fit (so the test, the checkpoint and the exported network see the averaged
-    weights). On moving to the averaged weights, a network's BatchNorm statistics (gathered at the training point)
-    are recomputed there. A no-op for every other optimizer."""
-
-    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        to_train(trainer.optimizers)
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, index: int) -> None:
-        to_train(trainer.optimizers)
-
-    def on_validation_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._evaluate(trainer, pl_module)
-
-    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._evaluate(trainer, pl_module)
-
-    def on_predict_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._evaluate(trainer, pl_module)
-
-    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._evaluate(trainer, pl_module)
-
-    @staticmethod
-    def _evaluate(trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if to_eval(trainer.optimizers):
-            recompute_batch_norm(pl_module, trainer.train_dataloader)
-
-
-def recompute_batch_norm(module: nn.Module, loader: Any, batches: int = RECOMPUTE_BATCHES) -> None:
-    """Running statistics of ``module``'s BatchNorm layers recomputed at its current weights: a plain average
-    over the first ``batches`` batches of ``loader`` (inputs first in each batch), run forward in training mode
-    without gradients. Nothing happens without such layers or without a loader."""
-    norms = [m for m in module.modules() if isinstance(m, _BATCH_NORMS) and m.track_running_stats]
-    if not norms or loader is None:
-        return
-    momenta = [norm.momentum for norm in norms]
-    was_training = module.training
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative average of the batches, not an exponential one
-    device = next(module.parameters()).device
-    module.train()
-    try:
-        with torch.no_grad():
-            for batch, _ in zip(loader, range(batches), strict=False):
-                module(batch[0].to(device))
-    finally:
-        for norm, momentum in zip(norms, momenta, strict=True):
-            norm.momentum = momentum
-        module.train(was_training)
 
 
 def output_layer(net: nn.Module) -> str:

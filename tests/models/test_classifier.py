@@ -100,7 +100,7 @@ def test_logged_epoch_metrics_are_exact_sample_weighted_means(
     assert results[0]["test/acc"] == pytest.approx(test_acc, rel=1e-6)
 
 
-def test_optimizer_factory_and_epoch_scheduler(make_trainer: Callable[..., L.Trainer]) -> None:
+def test_optimizer_factory_and_a_scheduler_stepped_per_optimizer_step(make_trainer: Callable[..., L.Trainer]) -> None:
     seen: list[list[nn.Parameter]] = []
 
     def factory(params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
@@ -116,7 +116,7 @@ def test_optimizer_factory_and_epoch_scheduler(make_trainer: Callable[..., L.Tra
     trainer = make_trainer(max_epochs=3, limit_val_batches=0)
     trainer.fit(model, train_dataloaders=tiny_batches(8, 4, seed=0))
     assert len(seen) == 1 and {id(p) for p in seen[0]} == {id(p) for p in net.parameters()}
-    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**3)  # per epoch, not step
+    assert trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**6)  # per step: 2 an epoch
     assert model.hparams["lr_scheduler"] is True
     assert trainer.global_step == 6
 

@@ -13,6 +13,8 @@ import torch.nn.functional as F
 from models.classifier import ImageClassifier
 from models.cnn import ArticleCNN
 from models.data import ImageDataModule
+from models.train_eval_switch import TrainEvalSwitch
+from optimizers.muon import muon_adamw_param_groups
 from optimizers.registry import OPTIMIZER_NAMES, build_optimizer
 from study.design.search_space import default_hyperparameters
 
@@ -64,8 +66,11 @@ def test_every_registry_optimizer_trains(
     before = [p.detach().clone() for p in net.parameters()]
     loss_before, _ = eval_loss_and_acc(net, dm)
     hyperparameters = default_hyperparameters(name, convention)  # the two default sets a study trains with
-    model = ImageClassifier(net, lambda params: build_optimizer(name, params, **hyperparameters))
-    make_trainer(max_epochs=2, limit_val_batches=0).fit(model, datamodule=dm)  # 16 steps
+    # Muon's hybrid takes the network's parameters split in two groups (the output layer to AdamW, as a study does)
+    groups = muon_adamw_param_groups(net.named_parameters(), ["fc2"])[0] if name == "muon" else None
+    model = ImageClassifier(net, lambda params: build_optimizer(name, groups or params, **hyperparameters))
+    trainer = make_trainer(max_epochs=2, limit_val_batches=0, callbacks=[TrainEvalSwitch()])  # Schedule-Free's modes
+    trainer.fit(model, datamodule=dm)  # 16 steps
     assert all(not torch.equal(b, p) for b, p in zip(before, net.parameters(), strict=True))
     loss_after, _ = eval_loss_and_acc(net, dm)
     assert loss_after < loss_before, (loss_before, loss_after)

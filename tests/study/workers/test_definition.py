@@ -14,8 +14,9 @@ import pytest
 from study.config.definition import DEFINING, RERUNNABLE
 from study.config.fields import flag_of
 from study.run import main
-from testsupport import stores_disagree
+from testsupport import PROJECT_ROOT, stores_disagree
 
+EXAMPLES = PROJECT_ROOT / "examples"
 BASE = {
     "--study-name": "tiny",
     "--train-size": "256",
@@ -47,6 +48,18 @@ DEFINING_CHANGES: dict[str, list[str]] = {
     "--split-seed": ["--split-seed", "1"],
     "--seeds": ["--seeds", "2"],
     "--precision": ["--precision", "64-true"],
+    "--schedule": ["--schedule", "cosine"],
+    "--warmup": ["--warmup", "0.1"],
+    "--search-schedule": ["--search-schedule"],
+    "--metric": ["--metric", "val/loss"],
+    "--direction": ["--direction", "minimize"],
+    "--model": ["--model", f"{EXAMPLES}/resnet.py:build"],
+    "--model-arg": ["--model", f"{EXAMPLES}/resnet.py:build", "--model-arg", "width=8"],
+    "--data": ["--model", f"{EXAMPLES}/mlp.py:build", "--data", f"{EXAMPLES}/mlp.py:data"],
+    "--data-arg": [
+        *("--model", f"{EXAMPLES}/mlp.py:build", "--data", f"{EXAMPLES}/mlp.py:data"),
+        *("--data-arg", "train_size=200"),
+    ],
 }
 RERUNNABLE_CHANGES: dict[str, list[str]] = {
     "--n-trials": ["--n-trials", "3"],

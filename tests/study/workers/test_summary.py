@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import optuna
@@ -47,7 +48,10 @@ def test_an_interrupted_study_reports_counts_that_add_up_to_its_budget(
     args = tiny.args(**{"--n-trials": "4", "--timeout": "0.5"})  # the deadline passes during the first trial
     assert main(args) == 0
     line = next(x for x in capsys.readouterr().out.splitlines() if "trials budgeted" in x)
-    assert "4 trials budgeted: 1 completed, 0 pruned, 0 failed, 3 queued (not run)" in line, line
+    counts = re.search(r"4 trials budgeted: (\d+) completed, 0 pruned, 0 failed, (\d+) queued \(not run\)", line)
+    assert counts is not None, line  # how many trials the half second allows depends on the machine; the sum not
+    completed, queued = int(counts[1]), int(counts[2])
+    assert completed >= 1 and queued >= 1 and completed + queued == 4, line
 
 
 def test_a_run_whose_every_trial_failed_exits_1(

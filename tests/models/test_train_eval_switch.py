@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from models.train_eval_switch import RECOMPUTE_BATCHES, TrainEvalSwitch
 from optimizers import AdamWScheduleFree
 from optimizers.train_eval import in_train_mode, with_switch
-from study.training.train import RECOMPUTE_BATCHES, TrainEvalSwitch, quiet_lightning
 
 BATCH = 8
 
@@ -69,7 +69,6 @@ def test_schedule_free_trains_at_its_point_and_is_evaluated_and_saved_at_its_ave
     data = TensorDataset(inputs, (inputs.sum(dim=1) > 4).long())
     loader = DataLoader(data, batch_size=BATCH)
     module, probe = Normalized(), Probe()
-    quiet_lightning()
     trainer = L.Trainer(
         max_epochs=2, callbacks=[TrainEvalSwitch(), probe], logger=False, enable_checkpointing=False,
         enable_progress_bar=False, enable_model_summary=False,
