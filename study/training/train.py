@@ -31,6 +31,7 @@ import lightning as L
 import torch
 from torch import nn
 
+from models.allocator import keep_freed_memory
 from models.classifier import ImageClassifier, OptimizerFactory, SchedulerFactory
 from models.cnn import ArticleCNN
 from models.train_eval_switch import TrainEvalSwitch
@@ -267,6 +268,7 @@ def quiet_lightning() -> None:
 def lean_trainer(spec: TrialSpec, callbacks: list[L.Callback]) -> L.Trainer:
     """The Trainer of one training run: no logger, checkpoints, summary or sanity check (a study builds
     hundreds); the callbacks collect what the caller records."""
+    keep_freed_memory()  # the step's buffers reuse their pages: 1.5x faster on the CPU (models.allocator)
     return L.Trainer(
         max_epochs=spec.max_epochs,
         accelerator="gpu" if spec.device == "cuda" else "cpu",
