@@ -1,4 +1,5 @@
-"""keep_freed_memory: a training step reuses the pages of the step before instead of faulting in new ones (each\ncase in a process of its own)."""
+"""keep_freed_memory: a training step reuses the pages of the step before instead of faulting in new ones (each
+case in a process of its own)."""
 
 from __future__ import annotations
 
