@@ -16,7 +16,8 @@ from torchvision.datasets import FashionMNIST
 
 
 def _tensors(folder: str, train: bool) -> TensorDataset:
-    raw = FashionMNIST(folder, train=train, download=False)
+    # download=True unpacks the .gz files `make data` copied and fetches only what is missing
+    raw = FashionMNIST(folder, train=train, download=True)
     images = raw.data.unsqueeze(1).float().div_(255.0)  # (N, 1, 28, 28) in [0, 1]
     return TensorDataset(images, raw.targets)
 

@@ -17,7 +17,8 @@ from torchvision.datasets import MNIST
 
 
 def _vectors(folder: str, train: bool) -> TensorDataset:
-    raw = MNIST(folder, train=train, download=False)
+    # download=True unpacks the .gz files `make data` copied and fetches only what is missing
+    raw = MNIST(folder, train=train, download=True)
     return TensorDataset(raw.data.flatten(1).float().div_(255.0), raw.targets)
 
 
