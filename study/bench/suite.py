@@ -130,7 +130,7 @@ def bm1(ctx: Context) -> dict[str, Any]:
     # name -> (the long-lived arm, or None for a fresh process per measurement; how a fresh one starts, the request).
     # gemm is a yardstick, not cross-checked. The plain loop runs as a tutorial's script does, in a fresh process each
     # time: in a process that had run other work first it ran 1.2-1.6x faster (glibc's mmap threshold, raised by the
-    # large blocks an earlier measurement freed, keeps the loop's buffers in the heap; study.training.allocator).
+    # large blocks an earlier measurement freed, keeps the loop's buffers in the heap; models.allocator).
     table: dict[str, tuple[Arm | None, Callable[[], Arm] | None, dict[str, Any]]] = {}
     gemm_types = {"f32": "float32", "bf16": "bfloat16"}
     for label in ctx.labels:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from models.allocator import keep_freed_memory
 from study.config import FUSE_AUTO
 from study.design.protocols import Part, retraining, waiting_for
 from study.design.sampling import make_sampler
@@ -30,7 +31,6 @@ from study.records.failures import StoreError, writes_to
 from study.records.ledger import Outcome, commit, crashed
 from study.records.optuna_internals import claim, enqueued, live_trial, refreshed, set_enqueued
 from study.schema import FAIL, INTERRUPTED, OPTIMIZER, sub_study
-from study.training.allocator import keep_freed_memory
 from study.training.fused import fusable, group_key
 from study.training.train import TrialSpec
 from study.workers.events import Events
