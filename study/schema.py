@@ -293,6 +293,7 @@ TRIAL_TAG = "optuna.trial_number"
 STATE_TAG = "optuna.trial_state"
 REASON_TAG = "optuna.state_reason"
 DEVICE_NAME_TAG = "device_name"  # the hardware a trial ran on: a GPU's name, or the CPU model and its cores
+CPU_BF16_TAG = "cpu_bf16"  # the CPU's native bfloat16 extensions (avx512_bf16, amx_bf16), "none" when emulated
 GIT_DIRTY_TAG = "git.dirty"  # beside mlflow.source.git.commit: "true" when the run's code was not that commit
 STOP_TAG = "optimizer_study.stop_reason"  # the parent run's: why the study stopped
 # A trial's run that the repair adopted after the trial ended (created it, when the trial's process died or MLflow

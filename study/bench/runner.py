@@ -27,6 +27,7 @@ from typing import Any
 
 from models.dataset_files import DATASET_FILES, VAL_SIZE
 from study.bench.isolation import Check, children_cpu_seconds, measured_alone, process_cpu_seconds, summarize
+from study.records.cpu import BF16_FLAGS, cpu_flags
 
 __all__ = [
     "BF16_FLAGS",
@@ -57,8 +58,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]  # study.records.environment'
 KERAS_PYTHON = PROJECT_ROOT / ".venv-keras" / "bin" / "python"  # `make bench` builds it (tensorflow-cpu)
 KERAS_SCRIPT = PROJECT_ROOT / "study" / "bench" / "keras_arm.py"
 SPREAD_LIMIT = 1.15  # max/min of an arm's rounds above which a run says its numbers are noisy
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # a CPU with either runs bfloat16 matrix products natively
-_FLAG_PREFIXES = ("avx", "amx", "fma", "f16c")  # the /proc/cpuinfo flags a result is recorded with
 _PR_SET_PDEATHSIG = 1
 
 
@@ -299,16 +298,6 @@ def _version(package: str) -> str:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "absent"
-
-
-def cpu_flags() -> list[str]:
-    """The CPU's vector and matrix extensions (avx*, amx*, fma, f16c) from ``/proc/cpuinfo``; [] elsewhere."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    line = next((ln for ln in text.splitlines() if ln.startswith("flags")), "")
-    return sorted({f for f in line.partition(":")[2].split() if f.startswith(_FLAG_PREFIXES)})
 
 
 def bf16_skip_reason(flags: Sequence[str]) -> str | None:

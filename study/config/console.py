@@ -70,7 +70,8 @@ def quiet_libraries() -> None:
 def _budget(config: StudyConfig) -> str:
     epochs = f"{config.max_epochs} epoch{'s' if config.max_epochs != 1 else ''} each"
     if config.protocol == SEED_PROTOCOL:
-        return f"{len(config.optimizers)} optimizers x {config.seeds} seeds at fixed settings, {epochs}"
+        seeds = f"{config.seeds} seed{'s' if config.seeds != 1 else ''}"
+        return f"{len(config.optimizers)} optimizers x {seeds} at fixed settings, {epochs}"
     if config.protocol == TUNED:
         return (
             f"{config.n_trials} trials per optimizer ({len(config.optimizers)}), then each best retrained with "

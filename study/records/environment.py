@@ -18,7 +18,8 @@ from mlflow.utils.mlflow_tags import (
     MLFLOW_USER,
 )
 
-from study.schema import DEVICE_NAME_TAG, GIT_DIRTY_TAG
+from study.records.cpu import bf16_flags
+from study.schema import CPU_BF16_TAG, DEVICE_NAME_TAG, GIT_DIRTY_TAG
 
 __all__ = ["PACKAGES", "device_name", "environment_tags", "git_sha", "resolve_device"]
 
@@ -80,6 +81,7 @@ def environment_tags(device: str) -> dict[str, str]:
         MLFLOW_SOURCE_TYPE: "LOCAL",
         MLFLOW_USER: getpass.getuser(),
         DEVICE_NAME_TAG: device_name(device),
+        CPU_BF16_TAG: bf16_flags(),
         "python": platform.python_version(),
     }
     for package in PACKAGES:
