@@ -33,13 +33,12 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from study.config import StudyConfig
-from study.design.search_space import SearchSpace, default_hyperparameters
+from study.design.search_space import SearchSpace, default_params
 from study.records.optuna_internals import enqueued
 from study.schema import (
     BATCH_SIZE,
     FINAL_ROLE,
     FINAL_SUFFIX,
-    LR,
     OPTIMIZER,
     RETRY_OF,
     ROLE,
@@ -127,10 +126,10 @@ def plan(config: StudyConfig, studies: Mapping[str, optuna.Study]) -> int:
     if c.protocol == SEED_PROTOCOL:
         cells = {}
         for name in c.optimizers:
-            lr = float(default_hyperparameters(name, c.defaults)[LR])
+            defaults = default_params(name, c.defaults)  # the lr (and Muon's AdamW-side lr) at the defaults
             pinned = {k: v for k, v in c.fixed.items() if param_optimizer(k) == name}  # e.g. a best.toml's lr_adam
             for seed in range(c.seed, c.seed + c.seeds):
-                params = {OPTIMIZER: name, lr_param(name): lr, BATCH_SIZE: c.batch_sizes[0], **pinned}
+                params = {OPTIMIZER: name, **defaults, BATCH_SIZE: c.batch_sizes[0], **pinned}
                 cells[(name, seed)] = params
         return _fill_cells(studies[c.study_name], cells, SEED_ROLE)
     queued = sum(_top_up(studies[sub_study(c.study_name, n)], c.n_trials) for n in c.optimizers)

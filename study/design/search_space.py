@@ -48,6 +48,7 @@ __all__ = [
     "KERAS_DEFAULTS",
     "LR_RANGES",
     "MUON_ADAMW_LR_RANGE",
+    "default_params",
     "MAX_SEARCHED_WARMUP",
     "Choice",
     "SearchSpace",
@@ -113,6 +114,16 @@ KERAS_DEFAULTS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "prodigy": {},
     }
 )
+
+
+def default_params(optimizer: str, convention: str) -> dict[str, float]:
+    """The Optuna params that fix ``optimizer`` at its defaults: its lr, and for Muon its AdamW side's lr too (the
+    seed protocol queues them, so nothing of a fixed configuration is left to the sampler)."""
+    values = default_hyperparameters(optimizer, convention)
+    params = {lr_param(optimizer): float(values[LR])}
+    if optimizer == MUON:
+        params[ADAMW_LR_PREFIX + optimizer] = float(values[MUON_ADAMW_LR])
+    return params
 
 
 def default_hyperparameters(optimizer: str, convention: str) -> dict[str, Any]:

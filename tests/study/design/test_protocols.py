@@ -73,3 +73,15 @@ def test_tuned_protocol_gives_every_optimizer_the_same_budget_then_retrains_with
         main(tiny.args(**{"--protocol": "tuned", "--optimizers": "adam,sgd", "--n-trials": "3", "--seeds": "2"})) == 0
     )
     assert [len(tiny.load(f"tiny.{n}").trials) for n in ("adam", "sgd")] == [3, 3]
+
+
+def test_seed_protocol_fixes_muons_adamw_side_at_its_default_too(tiny: TinyStudy) -> None:
+    """A fixed configuration leaves nothing to the sampler: Muon's AdamW-side lr is queued, not drawn."""
+    args = tiny.args(**{"--protocol": "seed", "--optimizers": "muon", "--max-epochs": "1"})
+    assert main(args) == 0
+    (trial,) = tiny.load().trials
+    defaults = default_hyperparameters("muon", "keras")
+    assert trial.params["lr_muon"] == defaults["lr"]
+    assert trial.params["adamw_lr_muon"] == defaults["adamw_lr"] == 1e-3
+    _, (child,) = tiny.runs()
+    assert float(child.data.params["opt.adamw_lr"]) == 1e-3
