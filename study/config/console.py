@@ -18,7 +18,7 @@ from study.secrets import mask_url
 if TYPE_CHECKING:
     from study.config import StudyConfig
 
-__all__ = ["LOG", "QUIET", "VERBOSE", "bin_dir", "header", "quiet_libraries", "setup_logging"]
+__all__ = ["LOG", "QUIET", "VERBOSE", "bin_dir", "header", "plural", "quiet_libraries", "setup_logging"]
 
 LOG = logging.getLogger("study")
 QUIET, NORMAL, VERBOSE = -1, 0, 1
@@ -67,17 +67,22 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.INFO if verbose else logging.CRITICAL)
 
 
+def plural(n: int, word: str) -> str:
+    """``1 seed``, ``3 seeds``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _budget(config: StudyConfig) -> str:
-    epochs = f"{config.max_epochs} epoch{'s' if config.max_epochs != 1 else ''} each"
+    epochs = f"{plural(config.max_epochs, 'epoch')} each"
+    optimizers, seeds = plural(len(config.optimizers), "optimizer"), plural(config.seeds, "seed")
     if config.protocol == SEED_PROTOCOL:
-        seeds = f"{config.seeds} seed{'s' if config.seeds != 1 else ''}"
-        return f"{len(config.optimizers)} optimizers x {seeds} at fixed settings, {epochs}"
+        return f"{optimizers} x {seeds} at fixed settings, {epochs}"
     if config.protocol == TUNED:
         return (
-            f"{config.n_trials} trials per optimizer ({len(config.optimizers)}), then each best retrained with "
-            f"{config.seeds} seeds, {epochs}"
+            f"{plural(config.n_trials, 'trial')} per optimizer ({len(config.optimizers)}), then each best "
+            f"retrained with {seeds}, {epochs}"
         )
-    return f"{config.n_trials} trials over {len(config.optimizers)} optimizers, {epochs}"
+    return f"{plural(config.n_trials, 'trial')} over {optimizers}, {epochs}"
 
 
 def header(config: StudyConfig, device: str, threads: int, train: int, validation: int) -> list[str]:

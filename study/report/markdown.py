@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT
 
-from study.config.console import bin_dir
+from study.config.console import bin_dir, plural
 from study.report.analysis import ReportContent
 from study.report.article import ARTICLE_BATCH_SIZE, ARTICLE_DATASET, ARTICLE_EPOCHS, ARTICLE_TRAIN_SAMPLES
 from study.report.figures import BATCH, CURVES, LR, SEEDS, TIME
@@ -19,7 +19,7 @@ from study.report.lr_range import EDGE_WARNING
 from study.report.power import seeds_sentence
 from study.report.records import StudyData
 from study.report.setting import Definition, Setting
-from study.report.statements import dataset_line, how_to_read, plural, protocol_line, seeds_line, training_line
+from study.report.statements import dataset_line, how_to_read, protocol_line, seeds_line, training_line
 from study.report.stats import INTERVAL_NOTE, method_note, sentence, summary_sentence
 from study.report.winner import Export, winner_section
 from study.schema import (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from study.config.console import plural
 from study.report.setting import Setting
 from study.schema import KERAS_CONVENTION, SEARCH, SEED_PROTOCOL, TUNED
 
@@ -18,7 +19,6 @@ __all__ = [
     "NO_PRUNER",
     "dataset_line",
     "how_to_read",
-    "plural",
     "protocol_line",
     "seed_list",
     "seeds_line",
@@ -27,10 +27,6 @@ __all__ = [
 
 NO_PRUNER = "none"  # --pruner none (study.config.fields.PRUNERS; a test holds them together)
 ADAPTIVE_SAMPLERS = ("tpe", "gp")  # of study.config.fields.SAMPLERS: those that spend more trials where trials did well
-
-
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def seed_list(seeds: Sequence[int]) -> str:
