@@ -104,8 +104,8 @@ def execute(command: Command, argv: Sequence[str], prog: str, interrupts: Interr
     raises them). Raises ``ConfigError`` for bad input (nothing written) and ``StoreError`` for a store that refused
     a write mid-study."""
     config = command.config
+    _quiet_libraries()  # before the task check: its one-step Trainer would print Lightning's banners and hints
     device, task = _prepare(config)
-    _quiet_libraries()
     as_worker = os.environ.get(EVENTS_ENV) == "jsonl"
     progress = Progress(config.study_name, 0, config.timeout, config.max_epochs, objective=config.objective)
     events: Events = JsonLines() if as_worker else progress

@@ -91,9 +91,12 @@ def header(config: StudyConfig, device: str, threads: int, train: int, validatio
     sizes = ",".join(map(str, config.batch_sizes))
     workers = f"{config.workers} workers" if config.workers > 1 else "1 worker"
     validated_on = "the test set" if config.validate_on_test else f"split seed {config.split_seed}"
+    data = f"{config.dataset}, {train} training / {validation} validation images ({validated_on})"
+    if config.data is not None:  # your data: its own split, whatever its samples are
+        data = f"{config.data}, {train} training / {validation} validation samples (as it splits them)"
     return [
         f"study {config.study_name!r} ({config.protocol}): {_budget(config)}; batch sizes {sizes}; {timeout}",
-        f"data:    {config.dataset}, {train} training / {validation} validation images ({validated_on})",
+        f"data:    {data}",
         f"stores:  Optuna {mask_url(config.storage_url)}, MLflow {mask_url(config.tracking_uri)} "
         f"(experiment {config.experiment!r})",
         f"device:  {device}, {workers} x {threads} thread{'s' if threads != 1 else ''}",

@@ -45,6 +45,8 @@ def test_the_example_runs_from_the_command_line(example: str, tmp_path: Path, pa
     result = subprocess.run(command, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "2 trials budgeted: 2 completed" in result.stdout
+    assert "data:    examples/" in result.stdout  # the header names your data, not the default dataset
+    assert "GPU available" not in result.stdout + result.stderr  # the task check's Trainer prints no banner
 
 
 def test_the_python_api_example_runs(tmp_path: Path, packed_data: Path) -> None:
