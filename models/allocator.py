@@ -5,7 +5,7 @@ gradient). glibc serves blocks over its mmap threshold (128 KiB at start, raised
 pages and gives the top of the heap back to the OS past its trim threshold (128 KiB), so every step pays for page
 faults as it first writes those buffers: the profile showed them as ``aten::fill_``, 11 % of the article's CNN step.
 With the thresholds raised (32 MiB, glibc's largest mmap threshold on 64-bit; 1 GiB to trim) the same float32 step
-ran 1.5-1.75x faster on a 2-core Xeon (batch 64, our Adam: 16.2-17.0 -> 9.0-9.5 ms per step). The price: the
+ran about 1.8x faster on a 2-core Xeon (batch 64, our Adam: 16.2-17.0 -> 9.0-9.5 ms per step). The price: the
 process keeps its peak heap instead of returning it between steps. TensorFlow's own allocator (BFC) keeps its
 memory the same way. What is computed does not change. Elsewhere than glibc (musl, macOS) this is a no-op.
 """

@@ -6,9 +6,9 @@ gone to zero (a dead ReLU unit) decays by beta1 = 0.9 a step and reaches that ra
 then a tenth of fc1's 1.4M moments are denormal. A step of the second epoch on full MNIST (batch 64, 2 threads,
 Intel Xeon) took 11.5 ms instead of 10.0; on random data 15 instead of 10. With the x86 flags FTZ and DAZ set,
 such values are zero: an update they would have made is below the parameter's own rounding (a moment of 1e-39
-moves a weight of 1e-2 by nothing), so what is learned does not change (the default study gives the same trials
-and values bit for bit; see the README). TensorFlow sets the same flags in its threads, so the Keras arm of the
-benchmark already has them.
+moves a weight of 1e-2 by nothing), so what is learned does not change (the default study gave the same trials
+and values bit for bit with and without it; docs/results.md, Speed). TensorFlow sets the same flags in its
+threads, so the Keras arm of the benchmark already has them.
 
 The flags are per thread: the OpenMP pool that runs torch's kernels keeps its own, so the call is made once in
 each thread of the pool (libgomp's ``GOMP_parallel``, the library torch itself loaded). Without libgomp (another
