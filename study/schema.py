@@ -68,6 +68,7 @@ __all__ = [
     "FINAL_SUFFIX",
     "FINAL_TEST_ACC",
     "FINAL_TEST_LOSS",
+    "LEGACY_FINAL_PREFIX",
     "FINISHED",
     "FIT_SECONDS",
     "FIXED_PARAMS_ATTR",
@@ -327,13 +328,16 @@ def best_val_acc_of(optimizer: str) -> str:
 
 
 def final_best_key(objective: Objective) -> str:
-    """A trial run's end metric holding its best epoch's value: ``final/best_val_acc`` for the default."""
+    """A trial run's end metric holding its best epoch's value: ``whole_trial/best_val_acc`` for the default."""
     return f"{FINAL_PREFIX}best_{objective.slug}"
 
 
 # ---------------------------------------------------------------- metrics
 CUMULATIVE_SECONDS = "time/cumulative_seconds"  # wall seconds since fit start, validation included
-FINAL_PREFIX = "final/"  # a child run's end-of-trial metrics
+# A child run's end-of-trial metrics. MLflow's run page orders its chart sections by name: this prefix sorts after the
+# per-epoch curves' sections (time/, train/, val/), so a trial's page opens on its curves, not on single points.
+FINAL_PREFIX = "whole_trial/"
+LEGACY_FINAL_PREFIX = "final/"  # the same metrics' prefix in runs written before the rename (December 2026)
 TEST_PREFIX = TEST_ACC_METRIC.split("/")[0] + "/"  # the held-out test set, evaluated once
 FINAL_BEST_VAL_ACC = FINAL_PREFIX + "best_val_acc"
 FINAL_FIT_SECONDS = FINAL_PREFIX + "fit_seconds"

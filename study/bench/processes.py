@@ -5,7 +5,7 @@ before starting it: the origin of its ``Timeline``. Where the first training ste
 
 - ``python -m study.run`` (a fresh study in a temporary folder): read back from the trial's own records. Its MLflow
   run logs every epoch's ``val/acc`` and ``time/cumulative_seconds`` (seconds since the fit started, the clock of
-  its ``final/seconds_to_*`` milestones) with the wall-clock time it logged them; the fit started at the earliest
+  its ``whole_trial/seconds_to_*`` milestones) with the wall-clock time it logged them; the fit started at the earliest
   (log time - cumulative seconds), and epoch k ended at that start + its cumulative seconds.
 - ``python -m study.bench.raw`` and ``keras_arm.py tta``: the process prints the wall clock of its first step (and,
   for Keras, of each epoch's end with its validation accuracy).

@@ -37,6 +37,7 @@ from study.schema import (
     FINAL_TEST_ACC,
     FINAL_TEST_LOSS,
     FIT_SECONDS,
+    LEGACY_FINAL_PREFIX,
     OPTIMIZER,
     PARENT_RUN_ATTR,
     PROTOCOL_ATTR,
@@ -137,6 +138,15 @@ def _float(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _end_metrics(metrics: Mapping[str, float]) -> dict[str, float]:
+    """A child run's end-of-trial metrics, under today's names also for runs written with the legacy prefix."""
+    final = {k: v for k, v in metrics.items() if k.startswith((FINAL_PREFIX, TEST_PREFIX))}
+    for key, value in metrics.items():
+        if key.startswith(LEGACY_FINAL_PREFIX):
+            final.setdefault(FINAL_PREFIX + key.removeprefix(LEGACY_FINAL_PREFIX), value)
+    return final
+
+
 def _record(study: str, trial: FrozenTrial, run: Run | None, client: MlflowClient) -> TrialRecord:
     attrs = trial.user_attrs
     optimizer = trial.params.get(OPTIMIZER)
@@ -146,7 +156,7 @@ def _record(study: str, trial: FrozenTrial, run: Run | None, client: MlflowClien
     if isinstance(distribution, FloatDistribution) and distribution.low < distribution.high:
         lr_range = (distribution.low, distribution.high)  # a fixed (enqueued) lr is a one-point distribution
     metrics: Mapping[str, float] = run.data.metrics if run else {}
-    final = {k: v for k, v in metrics.items() if k.startswith((FINAL_PREFIX, TEST_PREFIX))}  # the run's end metrics
+    final = _end_metrics(metrics)
     curves = _history(client, run) if run else {}
     if VAL_ACC not in curves and trial.intermediate_values:
         curves[VAL_ACC] = {int(k): float(v) for k, v in trial.intermediate_values.items()}

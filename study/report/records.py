@@ -37,7 +37,9 @@ class TrialRecord:
     lr_range: tuple[float, float] | None = None  # the range Optuna searched this trial's lr in (low < high)
     # metric key -> {epoch (1-based): value}, from MLflow; val/acc falls back to Optuna's intermediate values
     curves: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
-    final: Mapping[str, float] = field(default_factory=dict)  # the child run's latest final/* metrics
+    final: Mapping[str, float] = field(
+        default_factory=dict
+    )  # the child run's end-of-trial metrics (schema.FINAL_PREFIX)
     tags: Mapping[str, str] = field(default_factory=dict)  # the child run's tags (device_name, the git commit, ...)
     params: Mapping[str, str] = field(default_factory=dict)  # the child run's params (dataset, device, ...)
     started: datetime | None = None

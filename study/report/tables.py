@@ -172,7 +172,7 @@ class MilestoneCell:
 
 
 def seconds_to(trial: TrialRecord, threshold: float) -> tuple[float | None, float | None]:
-    """Seconds and epochs to first reach ``threshold``: the run's own final/ metrics, else its curves."""
+    """Seconds and epochs to first reach ``threshold``: the run's own end-of-trial metrics, else its curves."""
     seconds = trial.final.get(seconds_to_key(threshold))
     epochs = trial.final.get(epochs_to_key(threshold))
     if epochs is None:

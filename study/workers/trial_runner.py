@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 import optuna
 from mlflow.entities import Dataset
-from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
 
 from study.design.search_space import Choice, SearchSpace
 from study.records.environment import environment_tags
 from study.records.ledger import Outcome, crashed
 from study.records.optuna_internals import queued_values
 from study.records.store_checks import mlflow_uri
+from study.records.system_metrics import SystemMetricsAfterFirstEpoch
 from study.schema import (
     ALL_SAMPLES,
     BATCH_SIZE,
@@ -54,9 +54,7 @@ from study.schema import (
     SEED,
     SPLIT_SEED_ATTR,
     TEST_ACC,
-    TEST_ACC_METRIC,
     TEST_LOSS,
-    TEST_LOSS_METRIC,
     TRAIN_SAMPLES,
     TRAIN_SIZE,
     VALIDATE_ON_TEST,
@@ -202,10 +200,11 @@ class TrialRunner:
 
     def train(self, trial: optuna.Trial, spec: TrialSpec, run_id: str) -> Outcome:
         """Trains; every way it can end (completed, pruned, diverged, crashed, interrupted) becomes an Outcome."""
-        hook = self._epoch_hook(trial, run_id)
+        monitor = self._system_monitor(run_id)
+        hook = self._epoch_hook(trial, run_id, monitor)
         task = self.task
         (outcome,) = self._monitored(
-            [run_id], lambda: [train(spec, task.data, model=task.model, objective=task.objective, on_epoch=hook)]
+            [monitor], lambda: [train(spec, task.data, model=task.model, objective=task.objective, on_epoch=hook)]
         )
         return outcome
 
@@ -218,34 +217,47 @@ class TrialRunner:
         for trial, run_id in zip(trials, run_ids, strict=True):
             trial.set_user_attr(FUSED_SLOTS, len(trials))
             self.tracker.tag_trial(run_id, tags)
-        hooks = [self._epoch_hook(trial, run_id) for trial, run_id in zip(trials, run_ids, strict=True)]
-        return self._monitored(run_ids, lambda: train_fused(specs, self.data, hooks))
+        monitors = [self._system_monitor(run_id) for run_id in run_ids]
+        hooks = [
+            self._epoch_hook(trial, run_id, monitor)
+            for trial, run_id, monitor in zip(trials, run_ids, monitors, strict=True)
+        ]
+        return self._monitored(monitors, lambda: train_fused(specs, self.data, hooks))
 
-    def _monitored(self, run_ids: Sequence[str], training: Callable[[], list[TrialResult]]) -> list[Outcome]:
+    def _system_monitor(self, run_id: str) -> SystemMetricsAfterFirstEpoch:
+        """CPU, memory (and GPU) as the run's system/* metrics, published once its first epoch is logged."""
+        return SystemMetricsAfterFirstEpoch(run_id, SYSTEM_METRICS_SECONDS, mlflow_uri(self.config.tracking_uri))
+
+    def _monitored(
+        self, monitors: Sequence[SystemMetricsAfterFirstEpoch], training: Callable[[], list[TrialResult]]
+    ) -> list[Outcome]:
         """Runs ``training`` with each run's system metrics sampled; one Outcome per run. A crash or an interrupt
-        is the end of every trial it trained."""
-        # CPU, memory (and GPU) as the run's system/* metrics; stopped before the trial's records are written
-        uri = mlflow_uri(self.config.tracking_uri)
-        monitors = [SystemMetricsMonitor(r, SYSTEM_METRICS_SECONDS, tracking_uri=uri) for r in run_ids]  # type: ignore[no-untyped-call]
+        is the end of every trial it trained. The monitors stop before the trials' records are written."""
         for monitor in monitors:
-            monitor.start()  # type: ignore[no-untyped-call]
+            monitor.start()
         try:
             results = training()
         except KeyboardInterrupt:
-            return [Outcome(FAIL, reason=INTERRUPTED, interrupted=True)] * len(run_ids)
+            return [Outcome(FAIL, reason=INTERRUPTED, interrupted=True)] * len(monitors)
         except Exception as err:  # noqa: BLE001 - a crash is the trials' end, recorded with its reason
-            return [crashed(err)] * len(run_ids)
+            return [crashed(err)] * len(monitors)
         finally:
             for monitor in monitors:
-                monitor.finish()  # type: ignore[no-untyped-call]
+                monitor.finish()
         return [self._outcome(result) for result in results]
 
-    def _epoch_hook(self, trial: optuna.Trial, run_id: str) -> Callable[[EpochRecord], str | None]:
+    def _epoch_hook(
+        self, trial: optuna.Trial, run_id: str, monitor: SystemMetricsAfterFirstEpoch
+    ) -> Callable[[EpochRecord], str | None]:
+        metric = self.task.objective.metric
+
         def hook(record: EpochRecord) -> str | None:
-            self.tracker.log_epoch(run_id, record.epoch, record.metrics)
+            # the objective first: MLflow's Compare view opens on a run's first logged metric
+            first = {metric: record.metrics[metric]} if metric in record.metrics else {}
+            self.tracker.log_epoch(run_id, record.epoch, first | dict(record.metrics))
+            monitor.first_epoch_logged.set()
             if self.on_epoch:
                 self.on_epoch(trial.study.study_name, trial.number, record)
-            metric = self.task.objective.metric
             trial.report(record.value(metric), step=record.epoch)
             if trial.should_prune():
                 return f"pruned at epoch {record.epoch} ({metric} {record.value(metric):.4f})"
@@ -262,5 +274,4 @@ class TrialRunner:
             return Outcome(PRUNED, reason=result.stop_reason, metrics=metrics, step=step, attrs=attrs)
         if result.test_acc is not None and result.test_loss is not None:
             attrs.update({TEST_ACC: result.test_acc, TEST_LOSS: result.test_loss})
-            metrics.update({TEST_ACC_METRIC: result.test_acc, TEST_LOSS_METRIC: result.test_loss})
         return Outcome(COMPLETE, value=result.best_value, metrics=metrics, step=step, attrs=attrs)

@@ -7,7 +7,9 @@ JavaScript included, and photographed.
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,11 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 import pytest
 
 from study.records.tracking import TRAINING_VIEW
 from study.run import main
+from study.schema import FINAL_PREFIX, VAL_ACC
 from testsupport import free_port
 
 if TYPE_CHECKING:
@@ -61,6 +65,11 @@ def chromium(url: str, profile: Path, *action: str) -> subprocess.CompletedProce
 def rendered_dom(url: str, profile: Path) -> str:
     """The DOM after the page's scripts ran."""
     return chromium(url, profile, "--dump-dom").stdout
+
+
+def _text(dom: str) -> str:
+    """A page's words, tags dropped and whitespace collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", dom)).replace("&nbsp;", "")
 
 
 def screenshot(url: str, profile: Path, png: Path) -> Path:
@@ -115,6 +124,12 @@ def test_both_uis_show_the_study(tiny: TinyStudy, tmp_path: Path) -> None:
         mlflow_dom = rendered_dom(mlflow_ui, tmp_path / "profile-mlflow")
         runs_table = mlflow_ui.split("/runs/")[0] + TRAINING_VIEW  # the experiment's runs, the study's nested
         table_dom = rendered_dom(runs_table, tmp_path / "profile-table")
+        base = mlflow_ui.split("#")[0]
+        trial_charts = f"{base}#/experiments/{parent.info.experiment_id}/runs/{children[0].info.run_id}/model-metrics"
+        trial_dom = rendered_dom(trial_charts + TRAINING_VIEW, tmp_path / "profile-trial")
+        ids = quote(json.dumps([child.info.run_id for child in children]))
+        compare = f"{base}#/compare-runs?runs={ids}&experiments={quote(json.dumps([parent.info.experiment_id]))}"
+        compare_text = _text(rendered_dom(compare, tmp_path / "profile-compare"))
         pictures = [
             screenshot(dashboard, tmp_path / "profile-dashboard", shots / "optuna-dashboard.png"),
             screenshot(runs_table, tmp_path / "profile-table", shots / "mlflow-ui.png"),
@@ -127,5 +142,10 @@ def test_both_uis_show_the_study(tiny: TinyStudy, tmp_path: Path) -> None:
     for dom in (mlflow_dom, table_dom):  # the model-training view: its side navigation, not the GenAI one
         assert "Model registry" in dom and "Evaluation runs" not in dom
     assert "study-tiny" in table_dom and "matching runs" in table_dom
+    # a trial's page: its per-epoch curves' sections first, the single-point end-of-trial section after them
+    sections = re.findall(r">(time|train|val|system|test|final|whole_trial)<", trial_dom)
+    assert sections[:4] == ["time", "train", "val", FINAL_PREFIX.rstrip("/")], sections
+    # Compare's parallel coordinates open on the objective
+    assert f"Metrics: {VAL_ACC}" in compare_text, compare_text[:2000]
     for png in pictures:
         assert png.stat().st_size > MIN_SCREENSHOT_BYTES, f"{png}: {png.stat().st_size} bytes, likely blank"

@@ -9,7 +9,15 @@ import pytest
 from optuna.trial import TrialState
 
 from study.run import main
-from study.schema import MLFLOW_STATUS
+from study.schema import (
+    FINAL_BEST_VAL_ACC,
+    FINAL_EPOCHS,
+    FINAL_FIT_SECONDS,
+    FINAL_PREFIX,
+    MLFLOW_STATUS,
+    VAL_ACC,
+    VAL_LOSS,
+)
 
 if TYPE_CHECKING:
     from study.conftest import TinyStudy
@@ -54,15 +62,28 @@ def test_three_trials_make_one_parent_and_three_children(tiny: TinyStudy, capsys
         assert "opt.lr" not in params and "lr" not in trial.user_attrs and "hyperparameters" not in trial.user_attrs
         assert run.data.tags["mlflow.source.git.commit"] and run.data.tags["version.torch"]
         assert set(run.data.metrics) >= EPOCH_METRICS
+        # MLflow's Compare view opens on a run's first metric; its run page shows chart sections by name (system
+        # last): the objective first, the single-point end-of-trial section after every per-epoch curve's
+        assert next(iter(run.data.metrics)) == VAL_ACC
+        sections = sorted({key.rpartition("/")[0] for key in run.data.metrics} - {"system"}, key=str.casefold)
+        assert sections[-1] + "/" == FINAL_PREFIX, sections
         if trial.state == TrialState.COMPLETE:
-            assert run.data.metrics["final/best_val_acc"] == trial.value
-            assert run.data.metrics["final/fit_seconds"] > 0
+            assert run.data.metrics[FINAL_BEST_VAL_ACC] == trial.value
+            assert run.data.metrics[FINAL_FIT_SECONDS] > 0
 
     # the end-of-run table and the two UI commands
     for name in ("adam", "sgd", "rmsprop"):
         assert any(line.startswith(name) for line in out.splitlines()) or name not in str(study.trials)
     assert "mlflow ui --backend-store-uri" in out
     assert "optuna-dashboard" in out
+
+
+def test_a_runs_first_metric_is_the_objective(tiny: TinyStudy) -> None:
+    """MLflow's Compare view opens on a run's first logged metric: the objective, also when it is not val/acc."""
+    args = tiny.args(**{"--n-trials": "1", "--max-epochs": "1", "--metric": VAL_LOSS, "--direction": "minimize"})
+    assert main(args) == 0
+    _, (child,) = tiny.runs()
+    assert next(iter(child.data.metrics)) == VAL_LOSS
 
 
 def test_metrics_are_logged_once_per_epoch(tiny: TinyStudy) -> None:
@@ -109,7 +130,7 @@ def test_pruned_trial_is_pruned_in_both_stores(tiny: TinyStudy, monkeypatch: pyt
         assert run.data.tags["optuna.trial_state"] == "PRUNED"
         # the pruned epoch's training metrics still reached MLflow
         assert "train/loss" in run.data.metrics
-        assert run.data.metrics["final/epochs"] == 1
+        assert run.data.metrics[FINAL_EPOCHS] == 1
 
 
 def test_diverging_learning_rate_is_pruned_with_its_reason(tiny: TinyStudy) -> None:

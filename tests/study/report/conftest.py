@@ -39,9 +39,17 @@ from study.schema import (
     DATASET,
     DEFAULTS,
     DEFINITION_ATTR,
+    FINAL_BEST_VAL_ACC,
+    FINAL_FIT_SECONDS,
+    FINAL_PREFIX,
+    FINAL_TEST_ACC,
+    FINAL_TEST_LOSS,
+    LEGACY_FINAL_PREFIX,
     MAX_EPOCHS,
     TRAIN_SAMPLES,
     VALIDATE_ON_TEST,
+    epochs_to_key,
+    seconds_to_key,
 )
 from study.workers.export import MODEL_ARTIFACT
 
@@ -74,8 +82,10 @@ def curve(top: float, epochs: int, seed: int) -> list[float]:
 
 
 class Stores:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, legacy_names: bool = False) -> None:
+        """``legacy_names``: end-of-trial metrics under the prefix runs had before it was renamed."""
         self.root = root
+        self.legacy_names = legacy_names
         self.journal = str(root / "journal.log")
         self.tracking_uri = f"sqlite:///{root}/mlflow.db"
         self.storage = open_storage(self.journal)
@@ -181,16 +191,18 @@ class Stores:
                 "time/cumulative_seconds": spec.seconds_per_epoch * epoch,
             }.items():
                 metrics.append(Metric(key, value, 0, epoch))
-        final = {"final/fit_seconds": spec.seconds_per_epoch * spec.epochs}
+        final = {FINAL_FIT_SECONDS: spec.seconds_per_epoch * spec.epochs}
         if accs:
-            final["final/best_val_acc"] = max(accs)
+            final[FINAL_BEST_VAL_ACC] = max(accs)
         for threshold in (0.97, 0.98, 0.99):
             reached = next((e for e, a in enumerate(accs, start=1) if a >= threshold), None)
             if reached:
-                final[f"final/seconds_to_{threshold}"] = spec.seconds_per_epoch * reached
-                final[f"final/epochs_to_{threshold}"] = float(reached)
+                final[seconds_to_key(threshold)] = spec.seconds_per_epoch * reached
+                final[epochs_to_key(threshold)] = float(reached)
         if spec.test_acc is not None:
-            final.update({"final/test_acc": spec.test_acc, "final/test_loss": 0.05})
+            final.update({FINAL_TEST_ACC: spec.test_acc, FINAL_TEST_LOSS: 0.05})
+        if self.legacy_names:
+            final = {LEGACY_FINAL_PREFIX + k.removeprefix(FINAL_PREFIX): v for k, v in final.items()}
         metrics += [Metric(k, v, 0, spec.epochs) for k, v in final.items()]
         self.client.log_batch(run_id, metrics=metrics, params=[Param(k, v) for k, v in params.items()])
         self.client.set_tag(run_id, "optuna.trial_state", spec.state.name)

@@ -13,7 +13,7 @@ from study.report.lr_range import at_edge, searched_range
 from study.report.records import TrialRecord
 from study.report.stats import holm, spread
 from study.report.tables import seconds_to, table_epochs
-from study.schema import CUMULATIVE_SECONDS, VAL_ACC
+from study.schema import CUMULATIVE_SECONDS, VAL_ACC, epochs_to_key, seconds_to_key
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_searched_range_prefers_optuna_then_config_then_registry() -> None:
 def test_milestones_come_from_final_metrics_else_from_curves() -> None:
     logged = TrialRecord(
         "s", 0, "COMPLETE", "adam", 1e-3, 64, 0, "search", 0.99, 3, 9.0,
-        final={"final/seconds_to_0.97": 4.5, "final/epochs_to_0.97": 2.0},
+        final={seconds_to_key(0.97): 4.5, epochs_to_key(0.97): 2.0},
     )  # fmt: skip
     assert seconds_to(logged, 0.97) == (4.5, 2.0)
     curves = {VAL_ACC: {1: 0.9, 2: 0.975, 3: 0.985}, CUMULATIVE_SECONDS: {1: 3.0, 2: 6.0, 3: 9.0}}
