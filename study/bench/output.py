@@ -112,7 +112,7 @@ def _bm1(bm: Stats) -> str:
         "ours = one trial of a fresh study run by the study's own worker (MLflow run and records, Lightning, float32 "
         "or bf16-mixed), the `time/samples_per_second` it logged over epochs 2 and later; plain = the article's layout "
         "in a plain PyTorch loop (`DataLoader(ToTensor())`, `torch.optim.Adam`), a fresh process each time as a "
-        "tutorial's script runs; Keras = the article's model and "
+        "tutorial's script runs, timing as many steps after an untimed start; Keras = the article's model and "
         "`model.fit` (float32, or the `mixed_bfloat16` policy), timed per batch over epochs 2 and later. ours and "
         f"Keras time at least {bm['timed_steps']} steps after a warm-up epoch ({shapes}; the study's 55k/5k split); "
         "validation is not timed. Spread = max/min over the rounds; alone = the same measurement once more in a fresh "

@@ -32,7 +32,7 @@ FULL: dict[str, Any] = {
     "rounds": 5,
     "batch_sizes": (64, 128, 256),
     "timed_steps": 500,  # BM-1: training steps timed per arm and measurement, after a warm-up epoch
-    "plain_steps": 200,  # BM-1: steps the plain PyTorch loop times, after 10 warm-up steps
+    "plain_warmup": 100,  # BM-1: the plain PyTorch loop's untimed steps (it then times timed_steps steps)
     "cross_checks": None,  # BM-1: the arms measured once more alone in a fresh process (None: every training arm)
     "calibration_rounds": 2,  # measurements of each TensorFlow inter-op pool tried (suite.KERAS_INTER_OP)
     "trial": dict(batch_size=64, train_size=20000, epochs=1),  # BM-2
@@ -53,7 +53,7 @@ SMOKE: dict[str, Any] = {
     "rounds": 1,
     "batch_sizes": (64,),
     "timed_steps": 8,
-    "plain_steps": 10,
+    "plain_warmup": 2,
     "cross_checks": ("ours f32", "keras f32"),  # the path once, not every arm
     "calibration_rounds": 1,
     "trial": dict(batch_size=64, train_size=512, epochs=1),

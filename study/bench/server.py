@@ -1,8 +1,8 @@
 """One benchmark arm's long-lived process: ``python -m study.bench.server --threads N``.
 
 It loads the stack once, then answers requests on its standard input, one JSON object a line
-(``{"kind": "plain", "batch_size": 64, "steps": 200}``), with ``{"value": ...}`` (and ``"extra"`` when the measure
-returns more) or ``{"error": "..."}``.
+(``{"kind": "plain", "batch_size": 64, "steps": 500, "warmup": 100}``), with ``{"value": ...}`` (and ``"extra"``
+when the measure returns more) or ``{"error": "..."}``.
 Keeping the process between requests lets the runner interleave arms without paying an import per measurement.
 """
 

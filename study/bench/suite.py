@@ -145,7 +145,8 @@ def bm1(ctx: Context) -> dict[str, Any]:
                 new_torch,
                 {"kind": "ours", "precision": PRECISIONS[label], **trial},
             )
-        plain = {"kind": "plain", "data_dir": ctx.data_dir, "batch_size": size, "steps": plan["plain_steps"]}
+        plain = {"kind": "plain", "data_dir": ctx.data_dir, "batch_size": size, "steps": plan["timed_steps"]}
+        plain["warmup"] = plan["plain_warmup"]
         table[f"plain bs {size}"] = (None, new_torch, plain)
         if keras is not None:
             for label in ctx.labels:

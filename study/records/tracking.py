@@ -25,6 +25,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_I
 
 from study.config.definition import flatten_params
 from study.records.locks import local_file
+from study.records.sqlite_template import seed_sqlite_store
 from study.records.store_checks import database_has_experiment, mlflow_uri
 from study.schema import (
     CONFIG_PARAM_PREFIX,
@@ -161,6 +162,7 @@ class StudyTracker:
 
         Call it under the study's lock (``study.records.locks``): the lock makes "find, else create" happen once.
         """
+        seed_sqlite_store(tracking_uri)  # a new SQLite store in milliseconds instead of MLflow's migrations
         client = client_for(tracking_uri)
         experiment_id = _experiment_id(client, experiment, artifact_location or default_artifact_location(tracking_uri))
         parent = find_parent_run(client, experiment_id, study_name)
