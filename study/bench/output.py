@@ -116,8 +116,8 @@ def _bm1(bm: Stats) -> str:
         "`model.fit` (float32, or the `mixed_bfloat16` policy), timed per batch over epochs 2 and later. ours and "
         f"Keras time at least {bm['timed_steps']} steps after a warm-up epoch ({shapes}; the study's 55k/5k split); "
         "validation is not timed. Spread = max/min over the rounds; alone = the same measurement once more in a fresh "
-        "process, nothing else of the benchmark running (× the median); others' cores = the most CPU the rest of the "
-        "machine took during one of the arm's measurements.\n\n"
+        "process right after the arm's last round, nothing else of the benchmark running (× the median); others' "
+        "cores = the most CPU the rest of the machine took during one of the arm's measurements.\n\n"
         + _table(["batch", "arm", "median (min–max)", "spread", "alone", "others' cores, max"], rows)
         + "\n\nRatios of medians:\n\n"
         + _table(ratio_header, ratios)

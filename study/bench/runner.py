@@ -213,6 +213,7 @@ class Series:
     """One measured quantity over the rounds."""
 
     readings: list[Reading] = field(default_factory=list)
+    alone: Reading | None = None  # the standalone cross-check, when the quantity has one
 
     @property
     def values(self) -> list[float]:
@@ -245,13 +246,22 @@ class Series:
         return out
 
 
-def interleave(rounds: int, measures: Mapping[str, Callable[[], Reading]]) -> dict[str, Series]:
-    """Every measure once per round, the order rotated each round so that no arm always runs first."""
-    names = list(measures)
+def interleave(
+    rounds: int,
+    measures: Mapping[str, Callable[[], Reading]],
+    then: Mapping[str, Callable[[], Reading]] | None = None,
+) -> dict[str, Series]:
+    """Every measure once per round, the order rotated each round so that no arm always runs first; and each of
+    ``then`` (a cross-check) right after its measure's last reading, so that the two see the same machine (this
+    host's speed drifts by 10-25 % over minutes, which a cross-check run after all the rounds read as a difference);
+    its reading is the series' ``alone``."""
+    names, then = list(measures), then or {}
     out = {name: Series() for name in names}
     for r in range(rounds):
         for name in names[r % len(names) :] + names[: r % len(names)]:
             out[name].readings.append(measures[name]())
+            if r == rounds - 1 and name in then:
+                out[name].alone = then[name]()
     return out
 
 

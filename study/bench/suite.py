@@ -113,8 +113,8 @@ def _section(series: Mapping[str, Series], **more: Any) -> dict[str, Any]:
 
 
 def bm1(ctx: Context) -> dict[str, Any]:
-    """Training throughput of every arm at each batch size, interleaved; then each training arm once more, alone in
-    a fresh process (the standalone cross-check)."""
+    """Training throughput of every arm at each batch size, interleaved; each training arm once more, alone in a
+    fresh process, right after its last interleaved reading (the standalone cross-check)."""
     plan, arms, threads = ctx.plan, ctx.arms, ctx.threads
 
     def new_torch() -> Arm:  # also the fresh arm of a standalone cross-check
@@ -154,13 +154,13 @@ def bm1(ctx: Context) -> dict[str, Any]:
                 table[f"keras {label} bs {size}"] = (keras, new_keras, request)
     try:
         measures = {name: _measure(arms, arm, fresh, request) for name, (arm, fresh, request) in table.items()}
-        series = interleave(plan["rounds"], measures)
         checked = plan["cross_checks"]
-        alone = {
-            name: arms.alone(fresh, **request)
+        cross_checks = {
+            name: _measure(arms, None, fresh, request)
             for name, (_, fresh, request) in table.items()
             if fresh and (checked is None or name.rpartition(" bs ")[0] in checked)
         }
+        series = interleave(plan["rounds"], measures, then=cross_checks)
     finally:
         arms.stop(base)
         if keras is not None:
@@ -169,6 +169,7 @@ def bm1(ctx: Context) -> dict[str, Any]:
         series, skipped=ctx.skipped(), batch_sizes=list(plan["batch_sizes"]), timed_steps=plan["timed_steps"]
     )
     out["shapes"] = {str(size): {"train_size": t, "epochs": e} for size, (t, e) in shapes.items()}
+    alone = {name: s.alone for name, s in series.items() if s.alone is not None}
     for name, reading in alone.items():
         stats = out["series"][name]
         stats["alone"], stats["alone_ratio"] = reading.value, reading.value / stats["median"]
