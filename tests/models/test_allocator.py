@@ -41,5 +41,8 @@ def test_freed_buffers_are_reused_instead_of_faulted_in_again() -> None:
     kept, kept_faults = _faults("keep")
     _, default_faults = _faults("default")
     assert kept == "True"
-    assert default_faults > 20 * 1000, default_faults  # glibc's defaults: over a thousand fresh pages a step
-    assert kept_faults < default_faults // 4, (kept_faults, default_faults)  # measured 3044 against 25071
+    # kept: under 300 fresh pages a step, where the conv output alone spans 1352 (measured 339-3044 in 20 steps)
+    assert kept_faults < 20 * 300, kept_faults
+    # glibc's defaults fault in several times as many; how many varies from process to process with where its
+    # dynamic mmap threshold settles (measured 11174-50009 in 20 steps)
+    assert kept_faults * 3 < default_faults, (kept_faults, default_faults)
